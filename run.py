@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""Train, evaluate, export and predict with a tf.estimator built from the config sets.
+
+    python run.py --config_set demo                    # train and evaluate
+    python run.py --config_set demo --print_config     # show the merged config
+    python run.py --config_set demo --mode export --checkpoint best --export_dir export
+"""
+import importlib
+import sys
+
+from library import config as config_lib
+
+# Each mode is 'module:function'; the function takes (args, config) and returns
+# an exit code. Modules are imported only for the mode that runs, so
+# --print_config and --help stay fast.
+MODES = {
+    'train_and_evaluate': 'library.training:train_and_evaluate',
+    'train': 'library.training:train',
+    'evaluate': 'library.training:evaluate',
+    'export': 'library.export:export',
+    'predict': 'library.predict:predict',
+    'sample': 'library.sampling:sample',
+    'benchmark_input': 'library.input_benchmark:benchmark_input',
+}
+
+
+def add_run_time_arguments(parser):
+    parser.add_argument('--mode', default='train_and_evaluate', choices=sorted(MODES),
+                        help='what to do (default: train_and_evaluate)')
+    parser.add_argument('--checkpoint', default='latest',
+                        help="checkpoint for evaluate/export/predict/sample: latest, best or a path")
+    parser.add_argument('--export_dir', default='export',
+                        help='--mode export: folder that receives the SavedModel')
+    parser.add_argument('--images', nargs='+', default=[],
+                        help='--mode predict: image files to classify')
+
+
+def main(argv=None):
+    try:
+        args, config = config_lib.parse(argv, prog='run.py', description=__doc__.split('\n')[0],
+                                        add_extra_arguments=add_run_time_arguments)
+        if args.print_config:
+            sys.stdout.write(config.to_yaml())
+            return 0
+        module_name, function_name = MODES[args.mode].split(':')
+        mode_function = getattr(importlib.import_module(module_name), function_name)
+        return mode_function(args, config)
+    except config_lib.ConfigError as error:
+        sys.stderr.write('run.py: error: %s\n' % error)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())
