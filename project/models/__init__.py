@@ -1,0 +1,29 @@
+"""Model registry: `--model NAME` picks one of these modules.
+
+Every module defines `model_fn(features, labels, mode, params)` returning a
+tf.estimator.EstimatorSpec. Only the names listed here can be loaded, so a
+config value can never import an arbitrary module.
+"""
+import importlib
+
+MODELS = {
+    'cnn': 'project.models.cnn',
+    'resnet': 'project.models.resnet',
+    'hub': 'project.models.hub',
+    'autoencoder': 'project.models.autoencoder',
+    'vae': 'project.models.vae',
+    'dcgan': 'project.models.dcgan',
+    'wgan_gp': 'project.models.wgan_gp',
+}
+
+
+class UnknownModelError(ValueError):
+    """Raised for a model name that is not in the registry."""
+
+
+def get_model(name):
+    """Returns the module of model `name`; unknown names list the known ones."""
+    if name not in MODELS:
+        raise UnknownModelError('unknown model %r; known models: %s' % (
+            name, ', '.join(sorted(MODELS))))
+    return importlib.import_module(MODELS[name])
