@@ -6,6 +6,8 @@ config value can never import an arbitrary module.
 """
 import importlib
 
+from library.config import ConfigError
+
 MODELS = {
     'cnn': 'project.models.cnn',
     'resnet': 'project.models.resnet',
@@ -17,7 +19,7 @@ MODELS = {
 }
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(ConfigError):
     """Raised for a model name that is not in the registry."""
 
 
