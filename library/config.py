@@ -63,9 +63,9 @@ def read_yaml(path):
     return data
 
 
-def read_help(path):
+def read_comments(path):
     """Returns {key: comment} for the keys of the default set in `path`."""
-    help_texts = {}
+    comments = {}
     in_default = False
     with open(path, encoding='utf-8') as stream:
         for line in stream:
@@ -75,8 +75,51 @@ def read_help(path):
                 in_default = False
             match = re.match(r'^\s+(\w+)\s*:.*?#\s*(.+)$', line)
             if in_default and match:
-                help_texts[match.group(1)] = match.group(2).strip()
-    return help_texts
+                comments[match.group(1)] = match.group(2).strip()
+    return comments
+
+
+TYPE_NAMES = {'int': int, 'float': float, 'str': str, 'list': list, 'bool': bool}
+COMPARISONS = {'>=': lambda a, b: a >= b, '>': lambda a, b: a > b,
+               '<=': lambda a, b: a <= b, '<': lambda a, b: a < b}
+
+
+class KeyRule:
+    """What a key accepts: the type of its default, and bounds and choices.
+
+    A key's comment may start with `[...]` holding a type name (needed when the
+    default is null), bounds such as `>= 1` and choices such as `min|max`.
+    """
+
+    def __init__(self, default, comment=''):
+        self.example = default
+        self.nullable = default is None
+        self.bounds = []
+        self.choices = None
+        match = re.match(r'^\[([^\]]*)\]\s*(.*)$', comment)
+        self.help = match.group(2) if match else comment
+        spec = match.group(1) if match else ''
+        for token in re.findall(r'[<>]=?\s*-?[\d.]+(?:e[+-]?\d+)?|[^\s,]+', spec):
+            if token in TYPE_NAMES:
+                self.example = TYPE_NAMES[token]() if default is None else default
+            elif token[0] in '<>':
+                operator = re.match(r'[<>]=?', token).group(0)
+                self.bounds.append((operator, float(token[len(operator):])))
+            else:
+                self.choices = [yaml.safe_load(choice) for choice in token.split('|')]
+
+    def problem(self, value):
+        """Returns what is wrong with `value` as a phrase, or None when it is fine."""
+        if value is None:
+            return None if self.nullable else 'must be %s, not null' % type_name(self.example)
+        if not type_matches(value, self.example):
+            return 'must be %s, got %r' % (type_name(self.example), value)
+        if self.choices and value not in self.choices:
+            return 'must be one of %s, got %r' % ('|'.join(map(str, self.choices)), value)
+        for operator, bound in self.bounds:
+            if not COMPARISONS[operator](value, bound):
+                return 'must be %s %g, got %r' % (operator, bound, value)
+        return None
 
 
 class SetFile:
@@ -94,7 +137,11 @@ class SetFile:
             raise ConfigError('%s: no %r set (it defines the known %s keys)' % (
                 path, DEFAULT_SET, kind))
         self.defaults = self.resolve(DEFAULT_SET)
-        self.help = read_help(path)
+        comments = read_comments(path)
+        self.rules = {key: KeyRule(value, comments.get(key, key))
+                      for key, value in self.defaults.items()}
+        for key, value in self.defaults.items():
+            self.check_value(key, value, '%s set %r' % (kind, DEFAULT_SET))
 
     def resolve(self, name, chain=()):
         """Returns the values of set `name` with `inherits:` parents merged in."""
@@ -125,14 +172,13 @@ class SetFile:
         return result
 
     def check_value(self, key, value, where):
-        """Raises ConfigError if `key` is unknown or `value` has the wrong type."""
+        """Raises ConfigError if `key` is unknown or `value` is not accepted."""
         if key not in self.defaults:
             raise ConfigError('%s: unknown key %r in %s%s' % (
                 self.path, key, where, suggestion(key, self.defaults)))
-        expected = self.defaults[key]
-        if not type_matches(value, expected):
-            raise ConfigError('%s: %s in %s must be %s, got %r' % (
-                self.path, key, where, type_name(expected), value))
+        problem = self.rules[key].problem(value)
+        if problem:
+            raise ConfigError('%s: %s in %s %s' % (self.path, key, where, problem))
 
 
 def suggestion(key, known):
@@ -142,8 +188,8 @@ def suggestion(key, known):
 
 
 def type_matches(value, default):
-    """Whether `value` may replace `default` (None defaults accept anything)."""
-    if default is None or value is None:
+    """Whether `value` has the type of `default` (None defaults accept anything)."""
+    if default is None:
         return True
     if isinstance(default, bool):
         return isinstance(value, bool)
@@ -169,25 +215,24 @@ def parse_bool(text):
     raise argparse.ArgumentTypeError('expected true or false, got %r' % text)
 
 
-def flag_type(default):
-    """Returns the argparse converter for a key whose default is `default`."""
-    if isinstance(default, bool):
-        return parse_bool
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        return type(default)
-
-    def parse_yaml(text):
+def flag_type(example, nullable):
+    """Returns the argparse converter for a key whose values look like `example`."""
+    def convert(text):
+        if nullable and text.lower() in ('null', 'none', '~'):
+            return None
+        if isinstance(example, bool):
+            return parse_bool(text)
+        if isinstance(example, (int, float, str)):
+            return type(example)(text)
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
-            return text
-        if isinstance(default, list) and not isinstance(value, list):
+            raise argparse.ArgumentTypeError('expected a YAML value, got %r' % text) from None
+        if isinstance(example, list) and not isinstance(value, list):
             raise argparse.ArgumentTypeError('expected a YAML list such as [1, 2], got %r' % text)
-        if isinstance(default, str):
-            return text
         return value
-    parse_yaml.__name__ = type_name(default)
-    return parse_yaml
+    convert.__name__ = type(example).__name__
+    return convert
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -210,17 +255,18 @@ def add_run_arguments(parser):
 def add_key_flags(parser, set_file):
     """Adds a --key flag for every key of `set_file`'s default set."""
     group = parser.add_argument_group('%s keys (%s)' % (set_file.kind, set_file.path))
-    for key, default in set_file.defaults.items():
-        help_text = '%s (default: %s)' % (set_file.help.get(key, key), yaml_scalar(default))
+    for key, rule in set_file.rules.items():
+        default = rule.example
+        help_text = '%s (default: %s)' % (rule.help, yaml_scalar(set_file.defaults[key]))
         if isinstance(default, bool):
             group.add_argument('--' + key, nargs='?', const=True, type=parse_bool,
                                default=argparse.SUPPRESS, metavar='BOOL', help=help_text)
             group.add_argument('--no-' + key, dest=key, action='store_false',
                                default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         else:
-            group.add_argument('--' + key, type=flag_type(default), default=argparse.SUPPRESS,
-                               metavar=type(default).__name__.upper() if default is not None else 'VALUE',
-                               help=help_text)
+            group.add_argument('--' + key, type=flag_type(default, rule.nullable),
+                               default=argparse.SUPPRESS, help=help_text,
+                               metavar='VALUE' if default is None else type(default).__name__.upper())
 
 
 def yaml_scalar(value):
@@ -258,6 +304,9 @@ def merge(set_file, set_name, overrides, values=None, origins=None):
                 'set %s' % origin)
     for key in set_file.defaults:
         if key in overrides:
+            problem = set_file.rules[key].problem(overrides[key])
+            if problem:
+                raise ConfigError('--%s %s' % (key, problem))
             values[key] = overrides[key]
             origins[key] = COMMAND_LINE
     return values, origins
