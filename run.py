@@ -9,6 +9,7 @@ import importlib
 import sys
 
 from library import config as config_lib
+from project.models import check_model_name
 
 # Each mode is 'module:function'; the function takes (args, config) and returns
 # an exit code. Modules are imported only for the mode that runs, so
@@ -42,6 +43,7 @@ def main(argv=None):
         if args.print_config:
             sys.stdout.write(config.to_yaml())
             return 0
+        check_model_name(config['model'])
         module_name, function_name = MODES[args.mode].split(':')
         mode_function = getattr(importlib.import_module(module_name), function_name)
         return mode_function(args, config)

@@ -372,11 +372,11 @@ def saved_files(config):
     hyper_keys = config.hyperparameter_keys
     project = {key: value for key, value in config.items() if key not in hyper_keys}
     project['hyperparameter_file'] = 'hyperparameters.yaml'
-    project['hyperparameter_set'] = DEFAULT_SET
     hyper = {key: value for key, value in config.items() if key in hyper_keys}
+    hyper_sets = {DEFAULT_SET: hyper, config['hyperparameter_set']: dict(hyper)}
     header = '# Written by: %s\n# Reproduce with: python run.py --config_file <this file>\n' % (
         config.command)
     return {
         'config.yaml': header + yaml.safe_dump({DEFAULT_SET: project}, sort_keys=False),
-        'hyperparameters.yaml': header + yaml.safe_dump({DEFAULT_SET: hyper}, sort_keys=False),
+        'hyperparameters.yaml': header + yaml.safe_dump(hyper_sets, sort_keys=False),
     }

@@ -23,9 +23,14 @@ class UnknownModelError(ConfigError):
     """Raised for a model name that is not in the registry."""
 
 
-def get_model(name):
-    """Returns the module of model `name`; unknown names list the known ones."""
+def check_model_name(name):
+    """Raises UnknownModelError, listing the known models, if `name` is not one."""
     if name not in MODELS:
         raise UnknownModelError('unknown model %r; known models: %s' % (
             name, ', '.join(sorted(MODELS))))
+
+
+def get_model(name):
+    """Returns the module of model `name`; unknown names list the known ones."""
+    check_model_name(name)
     return importlib.import_module(MODELS[name])
