@@ -1,0 +1,657 @@
+"""The whole data path: TFRecord shards -> decoded, cropped, augmented batches.
+
+`input_fn(mode, params)` is what the Estimator calls. Training follows the
+Inception/ResNet recipe: a random crop window is drawn from the JPEG header
+and only that window is decoded (`decode_and_crop_jpeg`), at a reduced DCT
+scale when the window is at least twice the output size. Evaluation decodes a
+central window. Images come out as float32 in [-1, 1], exactly
+`image_size` x `image_size` x `channels`; labels are int32 (-1 unlabelled).
+"""
+import hashlib
+import json
+import os
+import random
+import sys
+
+import tensorflow as tf
+
+from library import dataset_info
+from library import tfrecord_schema as schema
+from library.config import ConfigError
+
+AUTOTUNE = tf.data.AUTOTUNE
+READ_BUFFER_BYTES = 8 * 1024 * 1024
+RECORD_OVERHEAD_BYTES = 16  # length, length CRC and data CRC around every TFRecord record
+DCT_RATIOS = (1, 2, 4, 8)
+RESIZE_METHODS = ('bilinear', 'nearest', 'bicubic', 'area', 'lanczos3', 'lanczos5',
+                  'gaussian', 'mitchellcubic')
+MEMORY_CACHE_FRACTION = 0.8  # share of the available RAM a memory cache may take
+SAMPLED_RECORDS = 32  # records read to estimate the size of a memory cache
+JPEG_END = b'\xff\xd9'
+PNG_END = b'IEND\xaeB`\x82'
+EXAMPLE_START = b'\x0a'  # a serialized tf.train.Example starts with its `features` field
+
+
+def input_fn(mode, params, input_context=None, epochs=None):
+    """Returns a tf.data.Dataset of (features, labels) for `mode` (features only in PREDICT).
+
+    TRAIN repeats `epochs` times (None: forever) and drops the remainder; EVAL
+    and PREDICT make one deterministic pass over `eval_files`.
+    """
+    check_params(params)
+    training = mode == tf.estimator.ModeKeys.TRAIN
+    batch_size = params['train_batch_size'] if training else params['eval_batch_size']
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    if params['synthetic']:
+        dataset = synthetic_dataset(params, training, batch_size, epochs)
+    elif training:
+        dataset = training_dataset(params, input_context, batch_size, epochs)
+    else:
+        dataset = evaluation_dataset(params, input_context, batch_size)
+    dataset = dataset.map(_features_and_labels, num_parallel_calls=AUTOTUNE)
+    if mode == tf.estimator.ModeKeys.PREDICT:
+        dataset = dataset.map(lambda features, labels: features)
+    dataset = dataset.prefetch(AUTOTUNE)
+    device = prefetch_device(params, input_context)
+    if device:
+        dataset = dataset.apply(tf.data.experimental.prefetch_to_device(device))
+    return dataset
+
+
+def preprocess_for_serving(image_bytes, params):
+    """Returns the eval-preprocessed float32 [image_size, image_size, channels] image of one encoded JPEG/PNG."""
+    image = decode_crop_resize(image_bytes, lambda shape: central_window(shape, params['eval_crop_fraction']),
+                               params)
+    return normalize(image)
+
+
+# ---------------------------------------------------------------- configuration
+
+def check_params(params):
+    """Raises ConfigError for input settings that cannot work."""
+    if params['channels'] not in (1, 3):
+        raise ConfigError('channels: expected 1 or 3, got %r' % params['channels'])
+    if params['image_size'] < 1:
+        raise ConfigError('image_size: expected a positive integer, got %r' % params['image_size'])
+    if params['resize_method'] not in RESIZE_METHODS:
+        raise ConfigError('resize_method: expected one of %s, got %r' % (
+            ', '.join(RESIZE_METHODS), params['resize_method']))
+    for key in ('crop_area_range', 'crop_aspect_range'):
+        value = params[key]
+        if (not isinstance(value, (list, tuple)) or len(value) != 2
+                or not 0 < value[0] <= value[1]):
+            raise ConfigError('%s: expected [low, high] with 0 < low <= high, got %r' % (key, value))
+    if not 0 < params['eval_crop_fraction'] <= 1:
+        raise ConfigError('eval_crop_fraction: expected a number in (0, 1], got %r' % (
+            params['eval_crop_fraction'],))
+    if params['crop_max_attempts'] < 1:
+        raise ConfigError('crop_max_attempts: expected a positive integer, got %r' % (
+            params['crop_max_attempts'],))
+    if not params['cache']:
+        raise ConfigError("cache: expected none, memory or a directory, got %r" % params['cache'])
+
+
+def matching_files(patterns, key):
+    """Returns the sorted files matching the comma-separated `patterns` of config key `key`."""
+    files = []
+    for pattern in [part.strip() for part in str(patterns or '').split(',') if part.strip()]:
+        if tf.io.gfile.isdir(pattern):
+            raise ConfigError('%s: %r is a folder; expected a TFRecord file pattern such as %s' % (
+                key, pattern, os.path.join(pattern, '*.tfrecord')))
+        matched = tf.io.gfile.glob(pattern)
+        if not matched:
+            raise ConfigError('%s: no files match %r' % (key, pattern))
+        files.extend(matched)
+    if not files:
+        raise ConfigError('%s: expected a TFRecord file pattern, got %r' % (key, patterns))
+    return sorted(set(files))
+
+
+def prefetch_device(params, input_context):
+    """Returns the device for prefetch_to_device, or None (none, no GPU, or a strategy's own prefetching)."""
+    setting = str(params['prefetch_to_device'])
+    if setting == 'none' or input_context is not None:
+        return None
+    if setting == 'auto':
+        return '/gpu:0' if tf.config.list_physical_devices('GPU') else None
+    if not setting.startswith('/'):
+        raise ConfigError('prefetch_to_device: expected auto, none or a device such as /gpu:0, got %r' % (
+            setting,))
+    return setting
+
+
+def run_seed(params):
+    """Returns the seed of this input_fn call: from random_seed and the checkpointed step, or random."""
+    if params['random_seed'] is None:
+        return random.SystemRandom().randrange(2 ** 62)
+    from library.training import current_step  # imported here: library.training imports this module
+    step = current_step(params['model_dir']) if params.get('model_dir') else 0
+    digest = hashlib.sha256(('%d/%d' % (params['random_seed'], step)).encode()).digest()
+    return int.from_bytes(digest[:8], 'little') >> 2
+
+
+# ---------------------------------------------------------------- datasets
+
+def training_dataset(params, input_context, batch_size, epochs):
+    """Returns the batched training dataset of (image, label) pairs."""
+    files = matching_files(params['train_files'], 'train_files')
+    seed = run_seed(params)
+    shuffle_buffer = max(1, params['shuffle_buffer'])
+    cache = cache_setting(params, files, training=True, input_context=input_context)
+    if cache is None:
+        examples = read_records(files, input_context, training=True, seed=seed, epochs=epochs).shuffle(
+            shuffle_buffer, seed=seed % (2 ** 31), reshuffle_each_iteration=True)
+        examples = report_problems(examples.map(
+            lambda filename, index, record, problem, epoch: train_example_from_record(
+                filename, index, record, problem, epoch, seed, params),
+            num_parallel_calls=AUTOTUNE), params['skip_corrupt'])
+    else:
+        cached = report_problems(
+            read_records(files, input_context, training=True, seed=seed, epochs=1).map(
+                lambda filename, index, record, problem, epoch: decode_for_cache(
+                    filename, index, record, problem, params),
+                num_parallel_calls=AUTOTUNE),
+            params['skip_corrupt']).cache(cache)
+        epoch_numbers = tf.data.Dataset.range(epochs) if epochs is not None else tf.data.Dataset.counter()
+        examples = epoch_numbers.flat_map(lambda epoch: tf.data.Dataset.zip((
+            cached.shuffle(shuffle_buffer, seed=seed % (2 ** 31), reshuffle_each_iteration=True),
+            tf.data.Dataset.from_tensors(epoch).repeat())))
+        examples = examples.map(
+            lambda example, epoch: train_example_from_image(*example, epoch, seed, params),
+            num_parallel_calls=AUTOTUNE)
+    return examples.batch(batch_size, drop_remainder=True)
+
+
+def evaluation_dataset(params, input_context, batch_size):
+    """Returns the batched, deterministic evaluation dataset of (image, label) pairs."""
+    files = matching_files(params['eval_files'], 'eval_files')
+    cache = cache_setting(params, files, training=False, input_context=input_context)
+    examples = report_problems(
+        read_records(files, input_context, training=False, seed=0, epochs=1).map(
+            lambda filename, index, record, problem, epoch: eval_example(filename, index, record, problem, params),
+            num_parallel_calls=AUTOTUNE),
+        params['skip_corrupt'])
+    if cache is not None:
+        examples = examples.cache(cache)
+    return examples.batch(batch_size)
+
+
+def synthetic_dataset(params, training, batch_size, epochs):
+    """Returns random batches of the real shapes (measures the model without the input pipeline)."""
+    info = dataset_info.load(params['train_files' if training else 'eval_files'] or '')
+    examples = info['count'] if info else params['synthetic_examples']
+    batches = max(1, examples // batch_size)
+    shape = [batch_size, params['image_size'], params['image_size'], params['channels']]
+    images = tf.random.stateless_uniform(shape, seed=[params['random_seed'] or 0, 1], minval=-1.0, maxval=1.0)
+    num_classes = params.get('num_classes')
+    labels = (tf.random.stateless_uniform([batch_size], seed=[params['random_seed'] or 0, 2],
+                                          maxval=num_classes, dtype=tf.int32)
+              if num_classes else tf.fill([batch_size], schema.UNLABELLED))
+    dataset = tf.data.Dataset.from_tensors((images, labels)).repeat(batches)
+    if training:
+        dataset = dataset.repeat(epochs)
+    return dataset
+
+
+def read_records(files, input_context, training, seed, epochs):
+    """Returns (filename, index in file, serialized record, problem, epoch) from `files`, `epochs` times.
+
+    The file order is reshuffled on every pass in training and fixed in
+    evaluation; each worker of a multi-worker run reads its own shards. A shard
+    that ends early (truncated or corrupt framing) gives one final element whose
+    `problem` says so. The epoch number travels with every record (it seeds the
+    augmentation), so epochs follow each other without restarting the pipeline.
+    """
+    sizes = [tf.io.gfile.stat(path).length for path in files]
+    file_list = tf.data.Dataset.from_tensor_slices((files, sizes))
+    pipelines = input_context.num_input_pipelines if input_context is not None else 1
+    shard_records = len(files) < pipelines  # too few shards to give each worker its own
+    files_per_epoch = len(files)
+    if pipelines > 1 and not shard_records:
+        file_list = file_list.shard(pipelines, input_context.input_pipeline_id)
+        files_per_epoch = len(range(input_context.input_pipeline_id, len(files), pipelines))
+    if training:
+        file_list = file_list.shuffle(len(files), seed=seed % (2 ** 31), reshuffle_each_iteration=True)
+    file_list = file_list.repeat(epochs).enumerate().map(
+        lambda position, file: (file[0], file[1], position // files_per_epoch))
+    records = file_list.interleave(read_file, num_parallel_calls=AUTOTUNE,
+                                   deterministic=not training or shard_records)
+    if shard_records:
+        records = records.shard(pipelines, input_context.input_pipeline_id)
+    return records
+
+
+def read_file(filename, size, epoch):
+    """Returns (filename, index, record, problem, epoch) of one shard; a shard whose records do not
+    account for all of its bytes (truncated or corrupt framing) ends with an element naming that."""
+    records = tf.data.TFRecordDataset(filename, buffer_size=READ_BUFFER_BYTES).ignore_errors(log_warning=True)
+    marked = records.map(lambda record: (record, False)).concatenate(
+        tf.data.Dataset.from_tensors((tf.constant(b''), True)))
+
+    def account(state, element):
+        index, consumed = state
+        record, is_end = element
+        problem = tf.cond(
+            tf.logical_and(is_end, tf.not_equal(consumed, tf.cast(size, tf.int64))),
+            lambda: tf.strings.format('the shard is truncated or corrupt after record {} (read {} of {} bytes)',
+                                      (index - 1, consumed, size)),
+            lambda: tf.constant(''))
+        next_state = (index + 1, consumed + tf.cast(tf.strings.length(record), tf.int64) + RECORD_OVERHEAD_BYTES)
+        return next_state, (filename, index, record, problem, is_end)
+
+    numbered = marked.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), account)
+    return numbered.filter(
+        lambda filename_, index, record, problem, is_end: tf.logical_or(
+            tf.logical_not(is_end), tf.strings.length(problem) > 0)).map(
+        lambda filename_, index, record, problem, is_end: (filename_, index, record, problem, epoch))
+
+
+# ---------------------------------------------------------------- one example
+
+def parse(record):
+    """Returns (encoded image, int32 label) from the schema keys or the older keys."""
+    features = tf.io.parse_single_example(record, {
+        schema.ENCODED: tf.io.FixedLenFeature([], tf.string, default_value=''),
+        schema.LEGACY_ENCODED: tf.io.FixedLenFeature([], tf.string, default_value=''),
+        schema.LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=schema.UNLABELLED),
+        schema.LEGACY_LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=schema.UNLABELLED),
+    })
+    encoded = tf.where(tf.strings.length(features[schema.ENCODED]) > 0,
+                       features[schema.ENCODED], features[schema.LEGACY_ENCODED])
+    label = tf.where(tf.not_equal(features[schema.LABEL], schema.UNLABELLED),
+                     features[schema.LABEL], features[schema.LEGACY_LABEL])
+    return encoded, tf.cast(label, tf.int32)
+
+
+def starts_with(data, prefix):
+    return tf.equal(tf.strings.substr(data, 0, len(prefix)), prefix)
+
+
+def ends_with(data, suffix):
+    position = tf.maximum(tf.strings.length(data) - len(suffix), 0)
+    return tf.equal(tf.strings.substr(data, position, len(suffix)), suffix)
+
+
+def image_problem(encoded, label, params):
+    """Returns '' or what is wrong with a parsed record that can be seen without decoding."""
+    known_format = tf.reduce_any([starts_with(encoded, magic) for magic in (
+        b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')])
+    num_classes = params.get('num_classes')
+    label_ok = tf.greater_equal(label, schema.UNLABELLED)
+    if num_classes:
+        label_ok = tf.logical_and(label_ok, tf.less(label, num_classes))
+    return tf.where(
+        tf.equal(tf.strings.length(encoded), 0), 'no image bytes under image/encoded or image',
+        tf.where(tf.logical_not(known_format), 'not a JPEG, PNG, GIF or BMP image',
+                 tf.where(label_ok, '', tf.strings.format(
+                     'label {} outside 0..{} (num_classes {})',
+                     (label, (num_classes or 1) - 1, num_classes or 0)))))
+
+
+def looks_complete(encoded):
+    """Whether a JPEG or PNG ends with its end marker (others and truncated ones are decoded guarded)."""
+    return tf.logical_or(tf.logical_and(tf.io.is_jpeg(encoded), ends_with(encoded, JPEG_END)),
+                         ends_with(encoded, PNG_END))
+
+
+def guarded(load, encoded, key, fallback):
+    """Returns (load(encoded, key), '') or (fallback, problem) when decoding fails, without failing.
+
+    The attempt runs in a one-element dataset whose error is logged and
+    dropped; only images that do not look complete take this slower path.
+    """
+    attempt = tf.data.Dataset.from_tensors((encoded, key)).map(load).ignore_errors(log_warning=True)
+    attempt = attempt.map(lambda *outputs: (outputs, tf.constant('')))
+    failure = tf.data.Dataset.from_tensors(
+        (fallback, tf.constant('the image cannot be decoded (the warning logged above says why)')))
+    return attempt.concatenate(failure).take(1).get_single_element()
+
+
+def checked_example(filename, index, record, problem, load, fallback, params):
+    """Returns ((outputs of load, label, key), filename, index, problem) for one record.
+
+    `load(encoded, key)` returns a tuple like `fallback`, which stands in when
+    the record has a problem; report_problems then fails or skips it.
+    """
+    def parse_and_load():
+        encoded, label = parse(record)
+        key = tf.strings.to_hash_bucket_fast(encoded, 2 ** 62)
+        found = image_problem(encoded, label, params)
+
+        def decode():
+            return tf.cond(looks_complete(encoded),
+                           lambda: (load(encoded, key), tf.constant('')),
+                           lambda: guarded(load, encoded, key, fallback))
+
+        outputs, found = tf.cond(tf.equal(found, ''), decode, lambda: (fallback, found))
+        return outputs, label, key, found
+
+    problem = tf.where(tf.logical_and(tf.equal(problem, ''), tf.logical_not(starts_with(record, EXAMPLE_START))),
+                       'not a serialized tf.train.Example', problem)
+    outputs, label, key, problem = tf.cond(
+        tf.equal(problem, ''), parse_and_load,
+        lambda: (fallback, tf.constant(schema.UNLABELLED), tf.constant(0, tf.int64), problem))
+    return (outputs, label, key), filename, index, problem
+
+
+def train_example_from_record(filename, index, record, problem, epoch, seed, params):
+    """Training example decoded straight from the crop window of the record's image."""
+    def crop_and_augment(encoded, key):
+        seeds = example_seeds(key, epoch, seed)
+        image = decode_crop_resize(encoded, lambda shape: distorted_window(shape, seeds[0], params), params)
+        return (augment(image, seeds, params),)
+
+    size = params['image_size']
+    fallback = (tf.zeros([size, size, params['channels']]),)
+    (outputs, label, _), filename, index, problem = checked_example(
+        filename, index, record, problem, crop_and_augment, fallback, params)
+    return (outputs[0], label), filename, index, problem
+
+
+def decode_for_cache(filename, index, record, problem, params):
+    """Pre-augmentation training example to cache: the whole image, shorter side at most cache_image_size."""
+    def decode_whole(encoded, key):
+        del key
+        return (decode_crop_resize(encoded, lambda shape: tf.stack([0, 0, shape[0], shape[1]]),
+                                   params, shorter_side=cached_side(params)),)
+
+    fallback = (tf.zeros([1, 1, params['channels']], tf.uint8),)
+    (outputs, label, key), filename, index, problem = checked_example(
+        filename, index, record, problem, decode_whole, fallback, params)
+    return (outputs[0], label, key), filename, index, problem
+
+
+def train_example_from_image(image, label, key, epoch, seed, params):
+    """Training example cropped and augmented from a cached decoded image."""
+    seeds = example_seeds(key, epoch, seed)
+    window = distorted_window(tf.shape(image)[:2], seeds[0], params)
+    return augment(crop_resize(image, window, params), seeds, params), label
+
+
+def eval_example(filename, index, record, problem, params):
+    """Evaluation example: the same preprocessing as serving."""
+    size = params['image_size']
+    fallback = (tf.zeros([size, size, params['channels']]),)
+    (outputs, label, _), filename, index, problem = checked_example(
+        filename, index, record, problem,
+        lambda encoded, key: (preprocess_for_serving(encoded, params),), fallback, params)
+    return (outputs[0], label), filename, index, problem
+
+
+def report_problems(dataset, skip_corrupt):
+    """Fails on the first element with a problem (naming its file and record), or skips and counts them."""
+    if not skip_corrupt:
+        def fail_on_problem(payload, filename, index, problem):
+            def fail():
+                message = tf.strings.join(['input_fn: record ', tf.strings.as_string(index), ' of ', filename,
+                                           ': ', problem, '; set skip_corrupt: true to skip such records'])
+                with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
+                    return tf.constant(False)
+            checked = tf.cond(tf.equal(problem, ''), lambda: tf.constant(True), fail)
+            with tf.control_dependencies([checked]):
+                return tf.nest.map_structure(tf.identity, payload)
+        return dataset.map(fail_on_problem, num_parallel_calls=AUTOTUNE)
+
+    def count(skipped, element):
+        payload, filename, index, problem = element
+        bad = tf.not_equal(problem, '')
+        skipped = skipped + tf.cast(bad, tf.int64)
+        return skipped, (payload, filename, index, problem, skipped)
+
+    def log_skip(payload, filename, index, problem, skipped):
+        def log():
+            tf.print(tf.strings.join(['input_fn: skipped record ', tf.strings.as_string(index), ' of ', filename,
+                                      ': ', problem, ' (', tf.strings.as_string(skipped), ' skipped so far)']),
+                     output_stream=sys.stderr)
+            return tf.constant(True)
+        logged = tf.cond(tf.equal(problem, ''), lambda: tf.constant(False), log)
+        return payload, tf.logical_not(logged)
+
+    return dataset.scan(tf.constant(0, tf.int64), count).map(log_skip).filter(
+        lambda payload, keep: keep).map(lambda payload, keep: payload)
+
+
+# ---------------------------------------------------------------- geometry and decoding
+
+def central_window(shape, fraction):
+    """Returns [y, x, height, width] of the central square keeping `fraction` of the shorter side."""
+    side = tf.maximum(1, tf.cast(fraction * tf.cast(tf.reduce_min(shape), tf.float32), tf.int32))
+    return tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2, side, side])
+
+
+def distorted_window(shape, seed, params):
+    """Returns a random [y, x, height, width] window (Inception-style), or the central crop when sampling fails."""
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.concat([shape, [params['channels']]], axis=0),
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=params['crop_aspect_range'],
+        area_range=params['crop_area_range'],
+        max_attempts=params['crop_max_attempts'],
+        use_image_if_no_bounding_boxes=True)
+    failed = tf.reduce_all(tf.equal(size[:2], shape))
+    return tf.cond(failed, lambda: central_window(shape, params['eval_crop_fraction']),
+                   lambda: tf.stack([begin[0], begin[1], size[0], size[1]]))
+
+
+def dct_ratio_index(window, side):
+    """Index into DCT_RATIOS of the largest reduced JPEG scale that keeps the window's shorter side >= `side`."""
+    shorter = tf.reduce_min(window[2:])
+    return tf.add_n([tf.cast(shorter >= ratio * side, tf.int32) for ratio in DCT_RATIOS[1:]])
+
+
+def decode_jpeg_window(encoded, window, channels, side):
+    """Decodes only `window` of a JPEG, at 1/2, 1/4 or 1/8 scale when the window is that much larger than `side`.
+
+    At ratio r, decode_and_crop_jpeg takes the window in the scaled image's
+    coordinates: the full-size window divided by r.
+    """
+    def at_ratio(ratio):
+        return lambda: tf.io.decode_and_crop_jpeg(encoded, window // ratio, channels=channels, ratio=ratio)
+    return tf.switch_case(dct_ratio_index(window, side), [at_ratio(ratio) for ratio in DCT_RATIOS])
+
+
+def decode_any(encoded, channels):
+    """Decodes a PNG, GIF or BMP (or JPEG) into uint8 with exactly `channels` channels."""
+    image = tf.io.decode_image(encoded, channels=0, expand_animations=False)
+    present = tf.shape(image)[-1]
+    if channels == 1:
+        image = tf.cond(present >= 3,
+                        lambda: tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image[..., :3], tf.float32))),
+                                        tf.uint8),
+                        lambda: image[..., :1])
+    else:
+        image = tf.cond(present >= 3, lambda: image[..., :3], lambda: tf.tile(image[..., :1], [1, 1, 3]))
+    image.set_shape([None, None, channels])
+    return image
+
+
+def decode_crop_resize(encoded, window_fn, params, shorter_side=None):
+    """Decodes the window `window_fn(shape)` of an encoded image and resizes it.
+
+    Without `shorter_side` the result is float32 [image_size, image_size,
+    channels] in [0, 255]; with it, uint8 keeping the aspect ratio, the shorter
+    side brought down to `shorter_side`. JPEGs decode only the window.
+    """
+    channels = params['channels']
+    side = shorter_side or params['image_size']
+
+    def jpeg():
+        window = window_fn(tf.io.extract_jpeg_shape(encoded)[:2])
+        return decode_jpeg_window(encoded, window, channels, side)
+
+    def other():
+        image = decode_any(encoded, channels)
+        window = window_fn(tf.shape(image)[:2])
+        return tf.slice(image, [window[0], window[1], 0], [window[2], window[3], channels])
+
+    image = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+    image.set_shape([None, None, channels])
+    if shorter_side is None:
+        return resize(image, [params['image_size'], params['image_size']], params)
+    return shrink(image, shorter_side, params)
+
+
+def crop_resize(image, window, params):
+    """Crops `window` out of a decoded image and resizes it to image_size (float32 in [0, 255])."""
+    cropped = tf.slice(image, [window[0], window[1], 0], [window[2], window[3], params['channels']])
+    return resize(cropped, [params['image_size'], params['image_size']], params)
+
+
+def resize(image, size, params):
+    return tf.cast(tf.image.resize(image, size, method=params['resize_method']), tf.float32)
+
+
+def shrink(image, shorter_side, params):
+    """Returns uint8 `image` with its shorter side brought down to `shorter_side` (never enlarged)."""
+    shape = tf.shape(image)[:2]
+    scale = tf.minimum(1.0, shorter_side / tf.cast(tf.reduce_min(shape), tf.float32))
+    size = tf.maximum(1, tf.cast(tf.round(tf.cast(shape, tf.float32) * scale), tf.int32))
+    resized = tf.cond(scale < 1.0,
+                      lambda: tf.cast(tf.clip_by_value(tf.round(resize(image, size, params)), 0, 255), tf.uint8),
+                      lambda: image)
+    resized.set_shape([None, None, params['channels']])
+    return resized
+
+
+def cached_side(params):
+    return params['cache_image_size'] or params['image_size']
+
+
+# ---------------------------------------------------------------- augmentation
+
+def example_seeds(key, epoch, seed):
+    """Returns 3 stateless seeds (crop, flip, colour) for one example in one epoch."""
+    mixed = tf.bitwise.bitwise_xor(tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64) * 0x9E3779B97F4A7C)
+    return tf.random.experimental.stateless_split(tf.stack([mixed, key]), num=3)
+
+
+def augment(image, seeds, params):
+    """Random flip and (optional) colour jitter of a float32 [0, 255] image; returns it in [-1, 1]."""
+    if params['random_flip']:
+        image = tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
+    if params['color_jitter']:
+        colour = tf.random.experimental.stateless_split(seeds[2], num=4)
+        image = image / 255.0
+        image = tf.image.stateless_random_brightness(image, 32.0 / 255.0, seed=colour[0])
+        image = tf.image.stateless_random_contrast(image, 0.5, 1.5, seed=colour[1])
+        if params['channels'] == 3:
+            image = tf.image.stateless_random_saturation(image, 0.5, 1.5, seed=colour[2])
+            image = tf.image.stateless_random_hue(image, 0.2, seed=colour[3])
+        image = tf.clip_by_value(image, 0.0, 1.0) * 255.0
+    return normalize(image)
+
+
+def normalize(image):
+    """Maps [0, 255] to [-1, 1]."""
+    return image * (2.0 / 255.0) - 1.0
+
+
+def _features_and_labels(images, labels):
+    return {'image': images}, labels
+
+
+# ---------------------------------------------------------------- cache
+
+def cache_setting(params, files, training, input_context):
+    """Returns None (no cache), '' (memory) or the cache file for these files and settings."""
+    setting = str(params['cache'])
+    if setting == 'none':
+        return None
+    if setting == 'memory':
+        check_memory_cache_fits(params, files, training)
+        return ''
+    content = {
+        'files': [[path, tf.io.gfile.stat(path).length, tf.io.gfile.stat(path).mtime_nsec] for path in files],
+        'mode': 'train' if training else 'eval',
+        'image_size': params['image_size'],
+        'channels': params['channels'],
+        'resize_method': params['resize_method'],
+        'skip_corrupt': params['skip_corrupt'],
+        'num_classes': params.get('num_classes'),
+        'shard': [input_context.input_pipeline_id, input_context.num_input_pipelines] if input_context else None,
+    }
+    if training:
+        content['cache_image_size'] = cached_side(params)
+    else:
+        content['eval_crop_fraction'] = params['eval_crop_fraction']
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+    tf.io.gfile.makedirs(setting)
+    return os.path.join(setting, '%s-%s' % (content['mode'], digest))
+
+
+def sample_records(path, limit):
+    """Returns up to `limit` serialized records from the start of a TFRecord file (read in Python)."""
+    records = []
+    with tf.io.gfile.GFile(path, 'rb') as stream:
+        while len(records) < limit:
+            header = stream.read(12)
+            if len(header) < 12:
+                break
+            length = int.from_bytes(header[:8], 'little')
+            data = stream.read(length + 4)
+            if len(data) < length + 4:
+                break
+            records.append(data[:length])
+    return records
+
+
+def image_dimensions(record):
+    """Returns (height, width) stored in a serialized Example (schema or older keys), or None."""
+    features = tf.train.Example.FromString(record).features.feature
+    for height_key, width_key in ((schema.HEIGHT, schema.WIDTH), (schema.LEGACY_HEIGHT, schema.LEGACY_WIDTH)):
+        if features[height_key].int64_list.value and features[width_key].int64_list.value:
+            return features[height_key].int64_list.value[0], features[width_key].int64_list.value[0]
+    return None
+
+
+def available_memory_bytes():
+    """Returns the RAM available to new allocations (MemAvailable on Linux)."""
+    try:
+        with open('/proc/meminfo') as meminfo:
+            for line in meminfo:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+
+
+def memory_cache_bytes(params, files, training):
+    """Estimates the bytes a memory cache of `files` takes (count from <name>.json or the shard sizes)."""
+    sampled = sample_records(files[0], SAMPLED_RECORDS)
+    if not sampled:
+        return 0
+    info = dataset_info.load(params['train_files' if training else 'eval_files'])
+    if info and info.get('count'):
+        count = info['count']
+    else:
+        total_bytes = sum(tf.io.gfile.stat(path).length for path in files)
+        count = total_bytes / (sum(len(record) + RECORD_OVERHEAD_BYTES for record in sampled) / len(sampled))
+    channels = params['channels']
+    if not training:
+        return count * params['image_size'] ** 2 * channels * 4
+    side = cached_side(params)
+    per_image = []
+    for record in sampled:
+        dimensions = image_dimensions(record)
+        if dimensions is None or min(dimensions) == 0:
+            per_image.append(side * side * channels)
+        else:
+            height, width = dimensions
+            scale = min(1.0, side / min(height, width))
+            per_image.append(height * scale * width * scale * channels)
+    return count * sum(per_image) / len(per_image)
+
+
+def check_memory_cache_fits(params, files, training):
+    """Raises ConfigError when `cache: memory` would not fit in the available RAM."""
+    needed = memory_cache_bytes(params, files, training)
+    available = available_memory_bytes()
+    if needed > MEMORY_CACHE_FRACTION * available:
+        raise ConfigError(
+            'cache: memory needs about %.1f GiB for %s but only %.1f GiB of RAM is available; '
+            'set cache to a directory instead, e.g. --cache /tmp/input_cache' % (
+                needed / 2 ** 30, params['train_files' if training else 'eval_files'], available / 2 ** 30))
