@@ -1,0 +1,229 @@
+"""Reads one image (file bytes or a NumPy array) and returns the bytes to store.
+
+This is the per-image work of convert_dataset.py and runs in worker
+processes, so it uses only Pillow and NumPy and must not import TensorFlow
+(that would cost every worker seconds of start-up).
+
+Rules: the format is recognised from the content, never the file name. A
+JPEG that needs no change is stored byte-for-byte; so is a PNG when the output
+format is PNG. Everything else is decoded, EXIF-rotated, converted to L, LA,
+RGB or RGBA, resized if asked and encoded as JPEG or PNG.
+"""
+import collections
+import dataclasses
+import io
+import signal
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ACCEPTED_FORMATS = ('JPEG', 'PNG', 'GIF', 'BMP', 'WEBP')
+OUTPUT_FORMATS = ('jpeg', 'png')
+EXIF_ORIENTATION = 0x0112
+CHANNELS_OF_MODE = {'L': 1, 'LA': 2, 'RGB': 3, 'RGBA': 4}
+GRAY_MODES = ('1', 'L', 'I', 'F', 'I;16', 'I;16L', 'I;16B', 'I;16N')
+ALPHA_MODES = ('RGBA', 'RGBa', 'PA', 'LA', 'La')
+SIGNATURES = ((b'\xff\xd8\xff', 'JPEG'), (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'GIF8', 'GIF'),
+              (b'BM', 'BMP'))
+
+Encoded = collections.namedtuple(
+    'Encoded', 'data image_format height width channels passthrough skip_reason')
+
+
+def skipped(reason):
+    """Returns the result for an input that cannot be stored, with its reason."""
+    return Encoded(None, None, 0, 0, 0, False, reason)
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeOptions:
+    """How images are stored: output format, size limits and channels."""
+    image_format: str = 'jpeg'
+    quality: int = 95
+    max_edge: int = None
+    resize: tuple = None
+    channels: int = None
+
+    def output_size(self, width, height):
+        """Returns the (width, height) an image of this size is stored at."""
+        if self.resize:
+            return self.resize
+        if self.max_edge and max(width, height) > self.max_edge:
+            scale = self.max_edge / max(width, height)
+            return max(1, round(width * scale)), max(1, round(height * scale))
+        return width, height
+
+
+def natural_mode(image):
+    """Returns L, LA, RGB or RGBA: the mode that holds `image` without loss of channels."""
+    if image.mode in GRAY_MODES:
+        return 'L'
+    if image.mode in ('LA', 'La'):
+        return 'LA'
+    if image.mode == 'P':
+        return 'RGBA' if 'transparency' in image.info else 'RGB'
+    if image.mode in ALPHA_MODES:
+        return 'RGBA'
+    return 'RGB'
+
+
+def target_mode(image, options):
+    """Returns the mode to store `image` in, given --channels and the output format."""
+    mode = natural_mode(image)
+    if options.channels == 1:
+        mode = 'L'
+    elif options.channels == 3:
+        mode = 'RGB'
+    if options.image_format == 'jpeg':
+        mode = {'LA': 'L', 'RGBA': 'RGB'}.get(mode, mode)
+    return mode
+
+
+def to_mode(image, mode):
+    """Converts `image` to `mode`; 16-bit and float grayscale are scaled to 8 bits."""
+    if image.mode in ('I', 'I;16', 'I;16L', 'I;16B', 'I;16N'):
+        pixels = np.asarray(image).astype(np.int64)
+        image = Image.fromarray((np.clip(pixels, 0, 65535) >> 8).astype(np.uint8))
+    elif image.mode == 'F':
+        image = Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
+    return image if image.mode == mode else image.convert(mode)
+
+
+def encode(image, image_format, quality):
+    """Returns `image` encoded as JPEG or PNG bytes."""
+    buffer = io.BytesIO()
+    if image_format == 'jpeg':
+        image.save(buffer, 'JPEG', quality=quality)
+    else:
+        image.save(buffer, 'PNG')
+    return buffer.getvalue()
+
+
+def store_as(image, mode, size, options):
+    """Converts, resizes and encodes a decoded image; returns an Encoded result."""
+    image = to_mode(image, mode)
+    if image.size != tuple(size):
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    data = encode(image, options.image_format, options.quality)
+    return Encoded(data, options.image_format, image.height, image.width,
+                   CHANNELS_OF_MODE[mode], False, None)
+
+
+def passthrough_format(image, mode, size, orientation, options):
+    """Returns 'jpeg' or 'png' when the source bytes can be stored unchanged, else None."""
+    if orientation != 1 or tuple(size) != image.size or mode != image.mode:
+        return None
+    if image.format == 'JPEG':
+        return 'jpeg'
+    if image.format == 'PNG' and options.image_format == 'png':
+        return 'png'
+    return None
+
+
+def claimed_format(data):
+    """Returns the accepted format whose signature `data` starts with, or None."""
+    if data.startswith(b'RIFF') and data[8:12] == b'WEBP':
+        return 'WEBP'
+    for signature, name in SIGNATURES:
+        if data.startswith(signature):
+            return name
+    return None
+
+
+def open_image(data):
+    """Opens encoded bytes with Pillow; returns (image, None) or (None, reason)."""
+    if not data:
+        return None, 'empty file'
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        return None, 'decompression bomb refused: %s' % error
+    except UnidentifiedImageError:
+        claimed = claimed_format(data)
+        if claimed:
+            return None, 'corrupt %s: it starts like one but cannot be read' % claimed
+        return None, 'not an image (content is not %s)' % ', '.join(ACCEPTED_FORMATS)
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        return None, 'corrupt image header: %s' % error
+    if image.format not in ACCEPTED_FORMATS:
+        return None, 'unsupported image format %s (accepted: %s)' % (
+            image.format, ', '.join(ACCEPTED_FORMATS))
+    return image, None
+
+
+def encode_file(data, options, force_reencode=False):
+    """Returns the Encoded result for the bytes of one image file.
+
+    `force_reencode` stores a decoded copy even when passthrough would apply
+    (used when TensorFlow cannot decode the original bytes).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', Image.DecompressionBombWarning)
+        image, reason = open_image(data)
+        if reason:
+            return skipped(reason)
+        try:
+            orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+            stored_width, stored_height = image.size
+            upright = (stored_height, stored_width) if orientation in (5, 6, 7, 8) else image.size
+            size = options.output_size(*upright)
+            mode = target_mode(image, options)
+            same_format = passthrough_format(image, mode, size, orientation, options)
+            if same_format and not force_reencode:
+                return Encoded(data, same_format, stored_height, stored_width,
+                               CHANNELS_OF_MODE[mode], True, None)
+            if image.format == 'JPEG' and size != upright:
+                draft_size = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+                image.draft(image.mode, draft_size)
+            image.load()
+            if orientation != 1:
+                image = ImageOps.exif_transpose(image)
+            return store_as(image, mode, size, options)
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as error:
+            return skipped('corrupt or truncated image: %s' % error)
+
+
+def encode_array(pixels, options):
+    """Returns the Encoded result for one uint8 array of shape (H, W) or (H, W, 1|3|4)."""
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    image = Image.fromarray(np.ascontiguousarray(pixels))
+    return store_as(image, target_mode(image, options),
+                    options.output_size(image.width, image.height), options)
+
+
+def read_local(path):
+    """Returns the bytes of a local file, or raises OSError."""
+    with open(path, 'rb') as stream:
+        return stream.read()
+
+
+@dataclasses.dataclass(frozen=True)
+class Unreadable:
+    """A work item whose file could not be read, with the reason."""
+    reason: str
+
+
+def encode_payload(payload, options):
+    """Encodes one work item: a local path (str), file bytes, a NumPy array or Unreadable."""
+    if isinstance(payload, Unreadable):
+        return skipped(payload.reason)
+    if isinstance(payload, np.ndarray):
+        return encode_array(payload, options)
+    if isinstance(payload, str):
+        try:
+            payload = read_local(payload)
+        except OSError as error:
+            return skipped('cannot read file: %s' % (error.strerror or error))
+    return encode_file(payload, options)
+
+
+def encode_chunk(options, payloads):
+    """Encodes a list of work items; the function worker processes run."""
+    return [encode_payload(payload, options) for payload in payloads]
+
+
+def ignore_interrupts():
+    """Worker start-up: leave Ctrl-C to the parent, which stops the pool and cleans up."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
