@@ -1,0 +1,125 @@
+"""The model_fn shared by the GANs (dcgan, wgan_gp) and their two-optimizer train op.
+
+How one Estimator step trains a GAN (and what the global step counts):
+every step reads one batch of real images and makes ONE discriminator
+(critic) update on it. On every `discriminator_steps`-th step (global step
++ 1 divisible by it) the same train_op then makes one generator update, after
+the discriminator update and with freshly drawn latent vectors. So the
+global step counts discriminator updates (= batches read), there are exactly
+`discriminator_steps` discriminator updates per generator update, and the
+generator has made global_step // discriminator_steps updates. Every critic
+update sees a new real batch, as in Algorithm 1 of Gulrajani et al. (2017).
+"""
+import tensorflow as tf
+
+from project import gan_nets
+from project import generative_images
+from project import generative_spec
+from project import optimization
+
+GENERATOR_SCOPE = 'generator'
+EVAL_LATENT_SEED = 7
+SUMMARY_IMAGES = 8
+
+
+def new_update_ops(build):
+    """Calls `build()`; returns (its result, the UPDATE_OPS it added to the graph)."""
+    graph = tf.compat.v1.get_default_graph()
+    before = set(graph.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS))
+    result = build()
+    added = [op for op in graph.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
+             if op not in before]
+    return result, added
+
+
+def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator_loss_fn,
+                 discriminator_scope, discriminator_steps):
+    """Returns the train op described in the module docstring.
+
+    `discriminator_update_ops` (batch-norm statistics) run with the
+    discriminator update. `generator_loss_fn()` builds the generator loss
+    (generator forward pass and discriminator on its output) when called, so
+    on steps without a generator update none of it runs. Each network has its
+    own optimizer over the variables of its own scope.
+    """
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    rate = optimization.learning_rate(params)
+    discriminator_update = optimization.minimize(
+        discriminator_loss, gan_nets.scope_variables(discriminator_scope),
+        optimization.make_optimizer(params, rate), params,
+        update_ops=discriminator_update_ops, increment_global_step=False)
+    generator_optimizer = optimization.make_optimizer(params, rate)
+
+    def generator_update():
+        generator_loss, update_ops = new_update_ops(generator_loss_fn)
+        update = optimization.minimize(
+            generator_loss, gan_nets.scope_variables(GENERATOR_SCOPE), generator_optimizer,
+            params, update_ops=[op for op in update_ops if op.name.startswith(GENERATOR_SCOPE)],
+            increment_global_step=False)
+        with tf.control_dependencies([update]):
+            return tf.constant(True)
+
+    with tf.control_dependencies([discriminator_update]):
+        if discriminator_steps == 1:
+            generator_done = generator_update()
+        else:
+            is_generator_step = tf.equal(tf.math.floormod(global_step + 1, discriminator_steps), 0)
+            generator_done = tf.cond(is_generator_step, generator_update,
+                                     lambda: tf.constant(False))
+    with tf.control_dependencies([generator_done]):
+        return tf.compat.v1.assign_add(global_step, 1).op
+
+
+def gan_model_fn(features, labels, mode, params, discriminator_scope, normalization,
+                 discriminator_losses, generator_loss, discriminator_steps):
+    """Returns the EstimatorSpec of a GAN.
+
+    discriminator_losses(discriminate, real, fake, real_scores, fake_scores) returns
+    (discriminator loss, {metric name: scalar}) and must include the loss itself;
+    generator_loss(fake_scores) returns the generator's loss. The discriminator's
+    output is a logit or unbounded critic score (no sigmoid).
+    """
+    generative_spec.check_params(params)
+    training = mode == tf.estimator.ModeKeys.TRAIN
+
+    def generate(latents, condition, is_training=False):
+        return gan_nets.generator(latents, condition, params, is_training, GENERATOR_SCOPE)
+
+    if mode == tf.estimator.ModeKeys.PREDICT:
+        return generative_spec.predict_spec(features, params, generate)
+
+    condition = generative_spec.conditioning(labels, params)
+
+    def discriminate(images):
+        return gan_nets.conv_encoder(images, condition, params, training, 1, normalization,
+                                     discriminator_scope)
+
+    real = features['image']
+    latent_shape = [tf.shape(real)[0], params['latent_dim']]
+    latents = tf.random.normal(latent_shape, seed=None if training else EVAL_LATENT_SEED)
+    fake = generate(latents, condition, training)
+    (real_scores, fake_scores), discriminator_update_ops = new_update_ops(
+        lambda: (discriminate(real), discriminate(fake)))
+    loss, terms = discriminator_losses(discriminate, real, fake, real_scores, fake_scores)
+    terms['generator_loss'] = generator_loss(fake_scores)
+
+    if training:
+        for name, value in terms.items():
+            tf.compat.v1.summary.scalar(name, value)
+        tf.compat.v1.summary.image('real_and_generated', generative_spec.summary_images(
+            real[:SUMMARY_IMAGES], fake[:SUMMARY_IMAGES]), max_outputs=SUMMARY_IMAGES)
+
+        def generator_loss_after_update():
+            fresh = generate(tf.random.normal(latent_shape), condition, True)
+            return generator_loss(discriminate(fresh))
+        train_op = gan_train_op(params, loss, discriminator_update_ops,
+                                generator_loss_after_update, discriminator_scope,
+                                discriminator_steps)
+        return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+
+    metrics = {name: tf.compat.v1.metrics.mean(value) for name, value in terms.items()}
+    hook = generative_images.SampleImagesHook(
+        generative_images.samples_dir(params),
+        generative_images.fixed_sample_tensors(params, generate))
+    return tf.estimator.EstimatorSpec(mode, loss=loss, eval_metric_ops=metrics,
+                                      evaluation_hooks=[hook])

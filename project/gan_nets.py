@@ -1,0 +1,119 @@
+"""Convolutional networks shared by the generative models.
+
+`generator` maps latent vectors to images (the DCGAN/WGAN-GP generator and the
+autoencoder/VAE decoder); `conv_encoder` maps images to vectors (the DCGAN
+discriminator, the WGAN-GP critic and the autoencoder/VAE encoder). Both build
+their variables under one named variable scope with AUTO_REUSE, so calling a
+network twice (real and fake images) shares its weights, and a scope name
+('generator', 'critic', ...) selects exactly one network's variables.
+"""
+import tensorflow as tf
+
+from library.config import ConfigError
+
+NORMALIZATIONS = ('batch', 'layer', 'none')
+KERNEL_SIZE = 5
+LEAKY_RELU_ALPHA = 0.2
+SMALLEST_FEATURE_MAP = 4
+
+
+def upsampling_plan(image_size):
+    """Returns (start_size, doublings): image_size = start_size * 2**doublings.
+
+    Halves the image size while it stays even and the half is at least 4, so
+    64 -> (4, 4), 48 -> (6, 3), 32 -> (4, 3), 28 -> (7, 2).
+    """
+    size, doublings = int(image_size), 0
+    while size % 2 == 0 and size // 2 >= SMALLEST_FEATURE_MAP:
+        size //= 2
+        doublings += 1
+    if doublings == 0:
+        raise ConfigError('image_size %d cannot be built by the generative models: it needs '
+                          'an even size of at least 8 (such as 16, 28, 32, 48, 64)' % image_size)
+    return size, doublings
+
+
+def label_one_hot(labels, params):
+    """Returns one-hot float labels [batch, num_classes]; label -1 gives all zeros."""
+    return tf.one_hot(tf.cast(labels, tf.int32), params['num_classes'], dtype=tf.float32)
+
+
+def layer_norm(inputs, name):
+    """Layer normalization over height, width and channels of each example."""
+    with tf.compat.v1.variable_scope(name):
+        channels = inputs.shape[-1]
+        gamma = tf.compat.v1.get_variable('gamma', [channels], initializer=tf.ones_initializer())
+        beta = tf.compat.v1.get_variable('beta', [channels], initializer=tf.zeros_initializer())
+        mean, variance = tf.nn.moments(inputs, axes=[1, 2, 3], keepdims=True)
+        return (inputs - mean) * tf.math.rsqrt(variance + 1e-5) * gamma + beta
+
+
+def normalize(inputs, normalization, training, name):
+    """Applies batch norm, layer norm or nothing (`normalization` in NORMALIZATIONS)."""
+    if normalization == 'batch':
+        return tf.compat.v1.layers.batch_normalization(inputs, training=training, name=name)
+    if normalization == 'layer':
+        return layer_norm(inputs, name)
+    if normalization == 'none':
+        return inputs
+    raise ValueError('normalization must be one of %s, got %r' % (NORMALIZATIONS, normalization))
+
+
+def generator(latents, labels, params, training, scope='generator'):
+    """Returns images in [-1, 1] of shape [batch, image_size, image_size, channels].
+
+    Dense -> reshape -> transposed convolutions that double the size, each but
+    the last followed by batch norm and ReLU; tanh output. `labels` (or None)
+    are appended to the latent vectors one-hot when the model is conditional.
+    """
+    start_size, doublings = upsampling_plan(params['image_size'])
+    filters = params['gan_filters'] * 2 ** (doublings - 1)
+    with tf.compat.v1.variable_scope(scope, reuse=tf.compat.v1.AUTO_REUSE):
+        inputs = latents if labels is None else tf.concat(
+            [latents, label_one_hot(labels, params)], axis=1)
+        net = tf.compat.v1.layers.dense(inputs, start_size * start_size * filters,
+                                        use_bias=False, name='project')
+        net = tf.reshape(net, [-1, start_size, start_size, filters])
+        net = tf.nn.relu(normalize(net, 'batch', training, 'project_bn'))
+        for index in range(doublings - 1):
+            filters //= 2
+            net = tf.compat.v1.layers.conv2d_transpose(
+                net, filters, KERNEL_SIZE, strides=2, padding='same', use_bias=False,
+                name='deconv%d' % index)
+            net = tf.nn.relu(normalize(net, 'batch', training, 'deconv%d_bn' % index))
+        net = tf.compat.v1.layers.conv2d_transpose(
+            net, params['channels'], KERNEL_SIZE, strides=2, padding='same', name='to_image')
+        return tf.tanh(net)
+
+
+def conv_encoder(images, labels, params, training, outputs, normalization, scope):
+    """Returns [batch, outputs] from strided convolutions with leaky ReLU 0.2.
+
+    Mirrors `generator`: each convolution halves the size; `normalization`
+    follows every convolution except the first; the output layer is linear
+    (no sigmoid: losses take logits, the WGAN critic is unbounded). Leaky ReLU
+    is written as max(x, 0.2 x), which Grappler's remapper does not try (and
+    fail, with a logged error) to fuse. `labels`
+    (or None) enter as one-hot constant feature maps next to the image channels.
+    """
+    _, doublings = upsampling_plan(params['image_size'])
+    filters = params['gan_filters']
+    with tf.compat.v1.variable_scope(scope, reuse=tf.compat.v1.AUTO_REUSE):
+        net = images
+        if labels is not None:
+            one_hot = label_one_hot(labels, params)[:, tf.newaxis, tf.newaxis, :]
+            net = tf.concat([net, one_hot * tf.ones_like(images[..., :1])], axis=3)
+        for index in range(doublings):
+            net = tf.compat.v1.layers.conv2d(net, filters, KERNEL_SIZE, strides=2,
+                                             padding='same', name='conv%d' % index)
+            if index > 0:
+                net = normalize(net, normalization, training, 'conv%d_norm' % index)
+            net = tf.maximum(net, LEAKY_RELU_ALPHA * net)
+            filters *= 2
+        net = tf.compat.v1.layers.flatten(net)
+        return tf.compat.v1.layers.dense(net, outputs, name='output')
+
+
+def scope_variables(scope):
+    """Returns the trainable variables under variable scope `scope`."""
+    return tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES, scope + '/')

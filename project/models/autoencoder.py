@@ -1,0 +1,27 @@
+"""Convolutional autoencoder: images -> latent_dim numbers -> images.
+
+Loss and evaluation metric: reconstruction_error, the mean per-pixel
+reconstruction loss (hyperparameter reconstruction_loss: mse or l1, on pixels
+in [-1, 1]); the best snapshot keeps the smallest. The latent space is not
+regularised, so the sample grid (decoded standard-normal vectors) shows only
+what the decoder makes of such vectors; the VAE is the model to sample from.
+"""
+from project import generative_autoencoding
+from project import generative_spec
+
+REQUIRES_CLASSES = False
+GENERATES_IMAGES = True
+
+
+def latent_code(encoded, training):
+    """The code is the encoder output itself; there is no KL term."""
+    return encoded, None
+
+
+def model_fn(features, labels, mode, params):
+    """Returns the autoencoder EstimatorSpec."""
+    return generative_autoencoding.autoencoding_model_fn(
+        features, labels, mode, params, params['latent_dim'], latent_code)
+
+
+serving_input_receiver_fn = generative_spec.serving_input_receiver_fn

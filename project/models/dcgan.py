@@ -1,0 +1,55 @@
+"""DCGAN (Radford et al., 2016) with the non-saturating loss; optionally class-conditional.
+
+Generator: dense -> reshape -> transposed convolutions with batch norm and
+ReLU, tanh output. Discriminator: strided convolutions, leaky ReLU 0.2, batch
+norm on every layer but the first, one logit. With `conditional: true` the
+class label enters both networks (one-hot next to the latent vector, one-hot
+feature maps next to the image), and the sample grid has one row per class.
+One Estimator step = one discriminator update and one generator update
+(see project/gan_model.py).
+
+Evaluation reports, on held-out real images and as many generated ones:
+discriminator_loss, generator_loss, real_score and fake_score (mean
+discriminator probabilities). Best snapshot (the dcgan config sets): the
+largest discriminator_loss, a rough proxy (it rises when the discriminator can
+no longer tell held-out images from samples; ideal value log 4 = 1.386); no
+GAN loss measures sample quality, so also look at the sample grids.
+"""
+import tensorflow as tf
+
+from project import gan_model
+from project import generative_spec
+
+REQUIRES_CLASSES = False
+GENERATES_IMAGES = True
+DISCRIMINATOR_SCOPE = 'discriminator'
+
+
+def sigmoid_cross_entropy(logits, target):
+    """Mean sigmoid cross-entropy of `logits` against the constant label `target`."""
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.fill(tf.shape(logits), float(target)), logits=logits))
+
+
+def discriminator_losses(discriminate, real, fake, real_logits, fake_logits):
+    """Returns (discriminator loss, metric terms): real images labelled 1, generated 0."""
+    loss = sigmoid_cross_entropy(real_logits, 1.0) + sigmoid_cross_entropy(fake_logits, 0.0)
+    return loss, {'discriminator_loss': loss,
+                  'real_score': tf.reduce_mean(tf.sigmoid(real_logits)),
+                  'fake_score': tf.reduce_mean(tf.sigmoid(fake_logits))}
+
+
+def generator_loss(fake_logits):
+    """Non-saturating generator loss: -log D(G(z))."""
+    return sigmoid_cross_entropy(fake_logits, 1.0)
+
+
+def model_fn(features, labels, mode, params):
+    """Returns the DCGAN EstimatorSpec."""
+    return gan_model.gan_model_fn(
+        features, labels, mode, params, discriminator_scope=DISCRIMINATOR_SCOPE,
+        normalization='batch', discriminator_losses=discriminator_losses,
+        generator_loss=generator_loss, discriminator_steps=1)
+
+
+serving_input_receiver_fn = generative_spec.serving_input_receiver_fn

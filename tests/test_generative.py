@@ -1,0 +1,238 @@
+"""Generative models: training, WGAN-GP penalty and step counting, VAE KL, sample images."""
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from library import config as config_lib
+from project import gan_nets
+from project import generative_images
+from project import model_fn as project_model_fn
+from project.models import vae
+from project.models import wgan_gp
+
+IMAGE_SIZE = 16
+BATCH = 8
+CLASSES = 3
+GRID = 4
+STEPS = 5
+ROWS = 2
+PROJECT_YAML = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            'project.yaml')
+
+
+def make_params(model_dir, model, conditional=False, **overrides):
+    """Returns model_fn params: the config sets' values for `model` on tiny 16-pixel images."""
+    _, config = config_lib.parse([
+        '--config_file', PROJECT_YAML, '--config_set', 'demo_autoencoder', '--model', model,
+        '--model_dir', str(model_dir),
+        '--image_size', str(IMAGE_SIZE), '--gan_filters', '8', '--latent_dim', '8',
+        '--sample_grid_size', str(GRID), '--interpolation_steps', str(STEPS),
+        '--interpolation_rows', str(ROWS), '--conditional', str(conditional).lower(),
+        '--random_seed', '0'])
+    params = dict(config, num_classes=CLASSES, class_names=['a', 'b', 'c'])
+    params.update(overrides)
+    return params
+
+
+def blob_images(count, seed=0):
+    """Returns `count` images in [-1, 1], each a bright square on a dark background, and labels."""
+    rng = np.random.RandomState(seed)
+    images = np.full((count, IMAGE_SIZE, IMAGE_SIZE, 3), -0.8, np.float32)
+    for image in images:
+        top, left = rng.randint(0, IMAGE_SIZE - 6, size=2)
+        image[top:top + 6, left:left + 6] = rng.uniform(0.2, 1.0, size=3)
+    return images, (np.arange(count) % CLASSES).astype(np.int32)
+
+
+def dataset(repeat):
+    images, labels = blob_images(4 * BATCH)
+    data = tf.data.Dataset.from_tensor_slices(({'image': images}, labels))
+    return (data.repeat() if repeat else data).batch(BATCH)
+
+
+def read_png(path):
+    return np.asarray(Image.open(path))
+
+
+@pytest.mark.parametrize('model,conditional', [
+    ('autoencoder', False), ('vae', False), ('dcgan', False), ('dcgan', True), ('wgan_gp', False)])
+def test_model_trains_evaluates_and_writes_sample_grids(tmp_path, model, conditional):
+    params = make_params(tmp_path / 'run', model, conditional)
+    estimator = tf.estimator.Estimator(project_model_fn.model_fn, model_dir=params['model_dir'],
+                                       params=params)
+    estimator.train(lambda: dataset(repeat=True), max_steps=3)
+    metrics = estimator.evaluate(lambda: dataset(repeat=False), steps=2)
+    assert metrics['global_step'] == 3
+    for name, value in metrics.items():
+        assert np.isfinite(value), (name, value)
+    expected_metric = {'autoencoder': 'reconstruction_error', 'vae': 'kl',
+                       'dcgan': 'discriminator_loss', 'wgan_gp': 'wasserstein_estimate'}[model]
+    assert expected_metric in metrics
+
+    samples = os.path.join(params['model_dir'], 'samples')
+    grid = read_png(os.path.join(samples, 'samples-step-00000003.png'))
+    rows = CLASSES if conditional else GRID
+    assert grid.shape == (rows * IMAGE_SIZE, GRID * IMAGE_SIZE, 3)
+    assert grid.std() > 0
+    interpolation = read_png(os.path.join(samples, 'interpolation-step-00000003.png'))
+    assert interpolation.shape == (ROWS * IMAGE_SIZE, STEPS * IMAGE_SIZE, 3)
+    assert interpolation.std() > 0
+    if model in ('autoencoder', 'vae'):
+        reconstructions = read_png(os.path.join(samples, 'reconstructions-step-00000003.png'))
+        assert reconstructions.shape == (2 * IMAGE_SIZE, GRID * IMAGE_SIZE, 3)
+    events = [name for name in os.listdir(samples) if name.startswith('events.out')]
+    assert events
+
+
+def test_sample_grids_decode_the_same_latents_at_every_evaluation(tmp_path):
+    params = make_params(tmp_path, 'vae')
+    first = generative_images.grid_latents(params)
+    assert first.shape == (GRID * GRID, 8)
+    np.testing.assert_array_equal(first, generative_images.grid_latents(dict(params)))
+    assert not np.array_equal(first, generative_images.grid_latents(dict(params, sample_seed=1)))
+
+
+def test_interpolation_rows_go_linearly_between_two_latents(tmp_path):
+    params = make_params(tmp_path, 'vae')
+    latents = generative_images.interpolation_latents(params).reshape(ROWS, STEPS, 8)
+    for row in latents:
+        start, end = row[0], row[-1]
+        expected = start + np.linspace(0, 1, STEPS)[:, None] * (end - start)
+        np.testing.assert_allclose(row, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(latents[0, 0], latents[0, -1])
+
+
+def test_conditional_grid_has_one_row_per_class_and_shared_columns(tmp_path):
+    params = make_params(tmp_path, 'dcgan', conditional=True)
+    labels = generative_images.grid_labels(params).reshape(CLASSES, GRID)
+    assert (labels == np.arange(CLASSES)[:, None]).all()
+    latents = generative_images.grid_latents(params).reshape(CLASSES, GRID, -1)
+    np.testing.assert_array_equal(latents[0], latents[2])
+
+
+def test_image_grid_is_row_major():
+    tiles = np.stack([np.full((2, 3, 1), value, np.float32) for value in (-1.0, 0.0, 1.0, 0.5)])
+    grid = generative_images.image_grid(tiles, rows=2)
+    assert grid.shape == (4, 6, 1)
+    assert grid[0, 0, 0] == 0 and grid[0, 3, 0] == 128
+    assert grid[2, 0, 0] == 255 and grid[2, 3, 0] == 191
+
+
+def gradient_penalty_value(critic, real, fake, epsilon=None):
+    """Runs wgan_gp.gradient_penalty in a graph (it uses tf.gradients, as in the model_fn)."""
+    with tf.Graph().as_default():
+        penalty = wgan_gp.gradient_penalty(
+            critic, tf.constant(real), tf.constant(fake),
+            None if epsilon is None else tf.constant(epsilon))
+        with tf.compat.v1.Session() as session:
+            return float(session.run(penalty))
+
+
+def test_gradient_penalty_of_linear_critic_is_squared_norm_excess():
+    weights = np.random.RandomState(0).normal(size=(1, 4, 4, 2)).astype(np.float32)
+    real = np.random.RandomState(1).normal(size=(3, 4, 4, 2)).astype(np.float32)
+    fake = np.random.RandomState(2).normal(size=(3, 4, 4, 2)).astype(np.float32)
+    penalty = gradient_penalty_value(
+        lambda images: tf.reduce_sum(images * weights, axis=[1, 2, 3]), real, fake)
+    assert penalty == pytest.approx((np.linalg.norm(weights) - 1.0) ** 2, rel=1e-5)
+
+
+def test_gradient_penalty_of_quadratic_critic_matches_hand_computation():
+    real = np.array([3.0, 0.0, 0.0, 0.5], np.float32).reshape(2, 2, 1, 1)
+    fake = np.array([1.0, 4.0, 0.0, -0.5], np.float32).reshape(2, 2, 1, 1)
+    epsilon = np.array([0.5, 0.25], np.float32).reshape(2, 1, 1, 1)
+    penalty = gradient_penalty_value(
+        lambda images: 0.5 * tf.reduce_sum(tf.square(images), axis=[1, 2, 3]),
+        real, fake, epsilon)
+    # The gradient of 0.5 |x|^2 is x itself; the interpolates are (2, 2) and (0, 0.25).
+    expected = ((math.sqrt(8.0) - 1.0) ** 2 + (0.25 - 1.0) ** 2) / 2
+    assert penalty == pytest.approx(expected, rel=1e-5)
+
+
+def trained_variables_by_step(params, steps):
+    """Builds the TRAIN graph, runs `steps` train ops; returns (graph facts, values per step)."""
+    with tf.Graph().as_default():
+        tf.compat.v1.set_random_seed(0)
+        images, labels = blob_images(BATCH)
+        spec = project_model_fn.model_fn({'image': tf.constant(images)}, tf.constant(labels),
+                                         tf.estimator.ModeKeys.TRAIN, params)
+        trainable = tf.compat.v1.trainable_variables()
+        critic = gan_nets.scope_variables(wgan_gp.CRITIC_SCOPE)
+        generator = gan_nets.scope_variables('generator')
+        facts = {'trainable': {v.name for v in trainable}, 'critic': {v.name for v in critic},
+                 'generator': {v.name for v in generator}}
+        values = []
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for _ in range(steps):
+                session.run(spec.train_op)
+                values.append(session.run({'critic': critic[0], 'generator': generator[0],
+                                           'step': tf.compat.v1.train.get_global_step()}))
+    return facts, values
+
+
+def test_wgan_critic_and_generator_variables_are_disjoint_and_cover_all(tmp_path):
+    facts, _ = trained_variables_by_step(make_params(tmp_path, 'wgan_gp'), steps=0)
+    assert facts['critic'] and facts['generator']
+    assert not facts['critic'] & facts['generator']
+    assert facts['critic'] | facts['generator'] == facts['trainable']
+
+
+def test_wgan_updates_generator_once_per_n_critic_steps(tmp_path):
+    params = make_params(tmp_path, 'wgan_gp', n_critic=3)
+    _, values = trained_variables_by_step(params, steps=4)
+    assert [value['step'] for value in values] == [1, 2, 3, 4]
+    critic_changed = [not np.array_equal(a['critic'], b['critic'])
+                      for a, b in zip(values, values[1:])]
+    generator_changed = [not np.array_equal(a['generator'], b['generator'])
+                         for a, b in zip(values, values[1:])]
+    assert critic_changed == [True, True, True]
+    assert generator_changed == [False, True, False]
+
+
+def test_vae_kl_matches_closed_form():
+    mean = tf.constant([[1.0, 0.0], [0.0, 0.0], [0.5, -2.0]])
+    log_variance = tf.constant([[0.0, 0.0], [math.log(2.0), 0.0], [0.0, math.log(0.5)]])
+    kl = vae.gaussian_kl(mean, log_variance).numpy()
+    expected = [0.5,
+                0.5 * (2.0 - 1.0 - math.log(2.0)),
+                0.5 * 0.25 + 0.5 * (0.5 + 4.0 - 1.0 - math.log(0.5))]
+    np.testing.assert_allclose(kl, expected, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_run_py_trains_samples_and_exports_a_conditional_generator(tmp_path, shapes_tfrecords):
+    import run
+    model_dir = str(tmp_path / 'run')
+    common = ['--config_file', PROJECT_YAML, '--config_set', 'demo_dcgan',
+              '--model_dir', model_dir, '--conditional', 'true',
+              '--train_files', shapes_tfrecords['train_files'],
+              '--eval_files', shapes_tfrecords['eval_files'],
+              '--image_size', str(IMAGE_SIZE), '--gan_filters', '8', '--latent_dim', '8',
+              '--train_batch_size', str(BATCH), '--max_train_steps', '2',
+              '--sample_grid_size', str(GRID)]
+    assert run.main(common + ['--mode', 'train']) == 0
+    assert run.main(common + ['--mode', 'sample', '--checkpoint', 'latest']) == 0
+    grid = read_png(os.path.join(model_dir, 'samples', 'samples-step-00000002.png'))
+    assert grid.shape == (CLASSES * IMAGE_SIZE, GRID * IMAGE_SIZE, 3)
+    assert grid.std() > 0
+
+    export_dir = str(tmp_path / 'export')
+    assert run.main(common + ['--mode', 'export', '--export_dir', export_dir]) == 0
+    (version,) = os.listdir(export_dir)
+    generator = tf.saved_model.load(os.path.join(export_dir, version))
+    outputs = generator.signatures['serving_default'](
+        z=tf.random.normal([CLASSES, 8]), label=tf.range(CLASSES, dtype=tf.int32))
+    assert outputs['images'].shape == (CLASSES, IMAGE_SIZE, IMAGE_SIZE, 3)
+    assert outputs['images_uint8'].dtype == tf.uint8
+    assert np.all(np.abs(outputs['images'].numpy()) <= 1.0)
+
+
+def test_sample_mode_rejects_a_classifier(tmp_path):
+    import run
+    assert run.main(['--config_file', PROJECT_YAML, '--model', 'cnn', '--mode', 'sample',
+                     '--model_dir', str(tmp_path)]) == 2
