@@ -1,0 +1,66 @@
+"""--mode predict: classify image files with a checkpoint, one JSON line per image.
+
+Each file is decoded and preprocessed exactly as the exported SavedModel does it
+(project.input_fn.preprocess_for_serving). A file that cannot be read or decoded gets
+one error line on stderr naming it; the others are still classified, and the exit code
+is 1 when any file failed.
+"""
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from library import config as config_lib
+from library import estimator as estimator_lib
+from project import input_fn as project_input_fn
+
+
+def load_image(path, params):
+    """Returns the preprocessed float32 image in `path`; raises ValueError saying why it failed."""
+    try:
+        with tf.io.gfile.GFile(path, 'rb') as stream:
+            encoded = stream.read()
+    except tf.errors.OpError as error:
+        raise ValueError('cannot read (%s)' % error.message) from None
+    try:
+        return project_input_fn.preprocess_for_serving(tf.constant(encoded), params).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+        reason = error.message.splitlines()[0] if error.message else type(error).__name__
+        raise ValueError('not a decodable JPEG/PNG/GIF/BMP image (%s)' % reason) from None
+
+
+def predict(args, config):
+    """Prints {"file", "class", "class_name", "probability"} for each of --images."""
+    if not args.images:
+        raise config_lib.ConfigError('--mode predict needs --images FILE [FILE ...]')
+    estimator, params = estimator_lib.make_estimator(config)
+    checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
+    files, images = [], []
+    failed = 0
+    for path in args.images:
+        try:
+            images.append(load_image(path, params))
+            files.append(path)
+        except ValueError as error:
+            sys.stderr.write('predict: error: %s: %s\n' % (path, error))
+            failed += 1
+    if images:
+        batch = np.stack(images)
+
+        def input_fn():
+            return tf.data.Dataset.from_tensor_slices({'image': batch}).batch(
+                params['eval_batch_size'])
+
+        results = estimator.predict(input_fn, predict_keys=['classes', 'probabilities'],
+                                    checkpoint_path=checkpoint)
+        for path, result in zip(files, results):
+            index = int(result['classes'])
+            sys.stdout.write(json.dumps({
+                'file': path,
+                'class': index,
+                'class_name': params['class_names'][index],
+                'probability': round(float(result['probabilities'][index]), 6),
+            }) + '\n')
+    sys.stdout.flush()
+    return 1 if failed else 0

@@ -1,0 +1,288 @@
+"""The run loop: train, evaluate, snapshot the best checkpoint, stop early; also train or evaluate alone.
+
+Training resumes from the global step of the latest checkpoint in model_dir, so a rerun of
+the same command does not redo finished epochs. Evaluations happen every
+epochs_between_evals epochs (counted in global steps: steps per epoch = examples in the
+training set's <name>.json // train_batch_size).
+
+best_metric is checked before training starts: the model's EVAL graph is built once in a
+throwaway graph (no variables are restored, nothing is run) and its metric names are
+compared with best_metric, so a typo fails in seconds rather than after the first epoch.
+"""
+import contextlib
+import functools
+import math
+import re
+import sys
+
+import tensorflow as tf
+
+from library import best_snapshot
+from library import config as config_lib
+from library import distribution
+from library import estimator as estimator_lib
+from library import run_config
+from library import run_lock
+from project import input_fn as project_input_fn
+from project import model_fn as project_model_fn
+
+
+def current_step(model_dir):
+    """Returns the global step of the latest checkpoint in `model_dir` (0 when there is none)."""
+    checkpoint = tf.train.latest_checkpoint(model_dir)
+    if checkpoint is None:
+        return 0
+    return int(tf.train.load_variable(checkpoint, tf.compat.v1.GraphKeys.GLOBAL_STEP))
+
+
+def evaluation_metric_names(params):
+    """Returns the names of the metrics an evaluation of this model reports."""
+    with tf.Graph().as_default():
+        dataset = project_input_fn.input_fn(tf.estimator.ModeKeys.EVAL, params)
+        features, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
+        spec = project_model_fn.model_fn(features, labels, tf.estimator.ModeKeys.EVAL, params)
+    return sorted(set(spec.eval_metric_ops or {}) | {'loss', 'global_step'})
+
+
+def make_snapshot(config, params):
+    """Returns the BestSnapshot for this run, or None when best_metric is null."""
+    if not config['best_metric']:
+        return None
+    names = evaluation_metric_names(params)
+    if config['best_metric'] not in names:
+        raise config_lib.ConfigError(
+            'best_metric %r is not produced by the evaluation of model %s; metrics: %s' % (
+                config['best_metric'], config['model'], ', '.join(names)))
+    return best_snapshot.BestSnapshot(run_config.best_model_dir(config), config['best_metric'],
+                                      config['best_mode'], config['keep_best_max'])
+
+
+def format_metrics(metrics):
+    """Returns 'name value' pairs of the scalar metrics, global_step first."""
+    parts = []
+    for name in sorted(metrics, key=lambda key: (key != 'global_step', key)):
+        value = metrics[name]
+        if getattr(value, 'size', 1) != 1:
+            continue
+        parts.append('%s %d' % (name, value) if name == 'global_step' else '%s %.4f' % (
+            name, float(value)))
+    return '  '.join(parts)
+
+
+def say(text):
+    """Prints one line to stdout at once (progress must not wait in a buffer)."""
+    sys.stdout.write(text + '\n')
+    sys.stdout.flush()
+
+
+def train_until(estimator, params, start_step, target_step):
+    """Trains from `start_step` to global step `target_step` (whole epochs of input)."""
+    epoch_steps = params['steps_per_epoch']
+    epochs = math.ceil((target_step - start_step) / epoch_steps) if epoch_steps else None
+    estimator.train(functools.partial(project_input_fn.input_fn, epochs=epochs),
+                    max_steps=target_step)
+    reached = current_step(estimator.model_dir)
+    if reached <= start_step:
+        raise RuntimeError('training made no progress from step %d: the training input (%s) '
+                           'ended at once' % (start_step, params['train_files']))
+    return reached
+
+
+def evaluate_checkpoint(estimator, params, checkpoint, name=None):
+    """Evaluates `checkpoint` on eval_files (at most max_eval_steps batches)."""
+    return estimator.evaluate(project_input_fn.input_fn, steps=params['max_eval_steps'],
+                              checkpoint_path=checkpoint, name=name)
+
+
+def reached_threshold(value, config):
+    """Whether `value` of best_metric reached stop_threshold in the direction of best_mode."""
+    threshold = config['stop_threshold']
+    if threshold is None or not best_snapshot.is_finite_number(value):
+        return False
+    return value <= threshold if config['best_mode'] == 'min' else value >= threshold
+
+
+def evaluations_since_best(snapshot, step, interval):
+    """Evaluations already done without improvement since the recorded best (after a restart)."""
+    if snapshot is None or snapshot.record is None or not interval:
+        return 0
+    return max(0, step - snapshot.record['global_step']) // interval
+
+
+def diverged_message(error):
+    """Returns the 'Model diverged with loss = ...' text of a NaN-loss failure, else None.
+
+    The model's finite-loss assertion fails the step with that text (an
+    InvalidArgumentError); Estimator's NanTensorHook raises NanLossDuringTrainingError.
+    """
+    if isinstance(error, tf.estimator.NanLossDuringTrainingError):
+        return str(error).rstrip('.') or 'the loss became NaN'
+    match = re.search(r'Model diverged with loss = [^\]\n]*', getattr(error, 'message', ''))
+    return match.group(0).strip() if match else None
+
+
+def report_diverged(message, model_dir):
+    """Prints why training stopped on a NaN loss; returns exit code 1."""
+    say('training stopped: %s. The last good checkpoint is step %d in %s and the best '
+        'snapshot is unchanged; lower learning_rate or set gradient_clip_norm.' % (
+            message, current_step(model_dir), model_dir))
+    return 1
+
+
+def report_final(metrics, snapshot, config):
+    """Prints the final metrics, the best snapshot and where the event files are."""
+    say('final evaluation: %s' % format_metrics(metrics))
+    if snapshot is not None:
+        say('best snapshot: %s' % snapshot.describe())
+    say('event files: %s (training) and %s (evaluation); view with: tensorboard --logdir %s' % (
+        config['model_dir'], best_snapshot.join(config['model_dir'], 'eval'),
+        config['model_dir']))
+
+
+def train_and_evaluate(args, config):
+    """Trains epochs_between_evals epochs at a time, evaluating and snapshotting after each."""
+    if distribution.cluster_task() is not None:
+        return run_cluster_task(config, evaluate=True)
+    with run_lock.RunLock(config['model_dir']):
+        return train_evaluate_loop(config)
+
+
+def train_evaluate_loop(config):
+    """The body of train_and_evaluate, run while holding model_dir's run lock."""
+    estimator, params = estimator_lib.make_estimator(config)
+    snapshot = make_snapshot(config, params)
+    estimator_lib.save_config(config)
+    total = params['total_train_steps']
+    if total is None:
+        raise config_lib.ConfigError(
+            'the number of training examples is unknown (no <name>.json next to train_files '
+            '%s): set max_train_steps' % config['train_files'])
+    epoch_steps = params['steps_per_epoch']
+    interval = config['epochs_between_evals'] * epoch_steps if epoch_steps else total
+    if interval < 1:
+        raise config_lib.ConfigError('epochs_between_evals must be at least 1, got %d' %
+                                     config['epochs_between_evals'])
+    step = current_step(config['model_dir'])
+    if step:
+        say('resuming from global step %d of %d in %s' % (step, total, config['model_dir']))
+    without_improvement = evaluations_since_best(snapshot, step, interval)
+    metrics = None
+    try:
+        while step < total:
+            step = train_until(estimator, params, step, min((step // interval + 1) * interval,
+                                                            total))
+            metrics, improved = evaluate_and_snapshot(estimator, params, snapshot)
+            without_improvement = 0 if improved else without_improvement + 1
+            if stop_early(metrics, without_improvement, config):
+                break
+    except (tf.estimator.NanLossDuringTrainingError, tf.errors.InvalidArgumentError) as error:
+        message = diverged_message(error)
+        if message is None:
+            raise
+        return report_diverged(message, config['model_dir'])
+    if metrics is None:
+        say('training already finished at step %d; evaluating the latest checkpoint' % step)
+        metrics, _ = evaluate_and_snapshot(estimator, params, snapshot)
+    report_final(metrics, snapshot, config)
+    return 0
+
+
+def evaluate_and_snapshot(estimator, params, snapshot):
+    """Evaluates the latest checkpoint and offers it to the best snapshot; returns (metrics, improved)."""
+    checkpoint = estimator.latest_checkpoint()
+    metrics = evaluate_checkpoint(estimator, params, checkpoint)
+    return metrics, offer_to_snapshot(snapshot, metrics, checkpoint)
+
+
+def offer_to_snapshot(snapshot, metrics, checkpoint):
+    """Prints `metrics` and offers `checkpoint` to `snapshot` (may be None); returns whether it improved."""
+    say('evaluation: %s' % format_metrics(metrics))
+    if snapshot is None:
+        return False
+    improved = snapshot.update(metrics, checkpoint)
+    value = metrics[snapshot.metric]
+    if improved:
+        say('new best snapshot: %s' % snapshot.describe())
+    elif not best_snapshot.is_finite_number(value):
+        say('best snapshot unchanged: %s is %s at step %d, which never counts as best' % (
+            snapshot.metric, value, metrics['global_step']))
+    else:
+        say('best snapshot unchanged: %s' % snapshot.describe())
+    return improved
+
+
+def stop_early(metrics, without_improvement, config):
+    """Whether early_stopping_patience or stop_threshold ends training now."""
+    patience = config['early_stopping_patience']
+    if patience and without_improvement >= patience:
+        say('early stopping: %d evaluations without improvement of %s' % (
+            without_improvement, config['best_metric']))
+        return True
+    if config['best_metric'] and reached_threshold(metrics[config['best_metric']], config):
+        say('stopping: %s reached stop_threshold %g' % (config['best_metric'],
+                                                        config['stop_threshold']))
+        return True
+    return False
+
+
+def run_cluster_task(config, evaluate):
+    """Runs this process's task of the TF_CONFIG cluster (see library/distribution.py).
+
+    Only the chief holds model_dir's run lock and saves the config; only the task that
+    distribution.keeps_best_snapshot names evaluates for the best snapshot.
+    """
+    chief = distribution.is_chief()
+    with run_lock.RunLock(config['model_dir']) if chief else contextlib.nullcontext():
+        estimator, params = estimator_lib.make_estimator(config, save=chief)
+        on_evaluation = None
+        if evaluate and distribution.keeps_best_snapshot(config):
+            on_evaluation = functools.partial(offer_to_snapshot, make_snapshot(config, params))
+        return distribution.run_cluster_task(estimator, params, project_input_fn.input_fn,
+                                             on_evaluation)
+
+
+def train(args, config):
+    """Trains up to train_epochs (or max_train_steps) without evaluating."""
+    if distribution.cluster_task() is not None:
+        return run_cluster_task(config, evaluate=False)
+    with run_lock.RunLock(config['model_dir']):
+        return train_loop(config)
+
+
+def train_loop(config):
+    """The body of train, run while holding model_dir's run lock."""
+    estimator, params = estimator_lib.make_estimator(config)
+    estimator_lib.save_config(config)
+    total = params['total_train_steps']
+    if total is None:
+        raise config_lib.ConfigError(
+            'the number of training examples is unknown (no <name>.json next to train_files '
+            '%s): set max_train_steps' % config['train_files'])
+    step = current_step(config['model_dir'])
+    if step >= total:
+        say('training already finished at step %d of %d in %s' % (step, total,
+                                                                   config['model_dir']))
+        return 0
+    try:
+        step = train_until(estimator, params, step, total)
+    except (tf.estimator.NanLossDuringTrainingError, tf.errors.InvalidArgumentError) as error:
+        message = diverged_message(error)
+        if message is None:
+            raise
+        return report_diverged(message, config['model_dir'])
+    say('trained to step %d; checkpoints and event files in %s' % (step, config['model_dir']))
+    return 0
+
+
+def evaluate(args, config):
+    """Evaluates --checkpoint latest, best or PATH and prints the metrics."""
+    estimator, params = estimator_lib.make_estimator(config)
+    checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
+    name = 'best' if args.checkpoint == 'best' else None
+    metrics = evaluate_checkpoint(estimator, params, checkpoint, name=name)
+    say('evaluation of %s: %s' % (checkpoint, format_metrics(metrics)))
+    if args.checkpoint == 'best':
+        record = best_snapshot.read_record(run_config.best_model_dir(config))
+        say('recorded in best.json: %s %.6g at step %d' % (
+            record['metric'], record['value'], record['global_step']))
+    return 0
