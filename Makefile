@@ -34,7 +34,7 @@ demo: venv
 	$(PY) convert_dataset.py --dataset_dir dataset/test --tfrecord_filename test --tfrecord_dir dataset/test --max_edge 384 --labels_file dataset/train/train.json
 	$(PY) run.py --config_set demo
 	$(PY) run.py --config_set demo --mode export --checkpoint best --export_dir runs/demo/export
-	$(PY) run.py --config_set demo --mode predict --checkpoint best --images $$(ls dataset/test/*/*.jpg | head -n 4)
+	$(PY) run.py --config_set demo --mode predict --checkpoint best --images $$(for d in dataset/test/*/; do ls $$d*.jpg | head -n 1; done)
 
 test: venv
 	$(PY) -m pytest -n 2 tests
