@@ -6,19 +6,11 @@
     python convert_dataset.py --dataset_dir dataset/test --tfrecord_filename test \\
         --tfrecord_dir dataset/test --max_edge 384 --labels_file dataset/train/train.json
 """
-import argparse
 import sys
 
-from library.config import ConfigError
+from library.config import ConfigError, OneLineParser
 
 PROG = 'convert_dataset.py'
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Argument errors are one line on stderr and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, '%s: error: %s\n' % (self.prog, message))
 
 
 def build_parser():

@@ -6,7 +6,10 @@
     python run.py --config_set demo --mode export --checkpoint best --export_dir export
 """
 import importlib
+import os
 import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # keep TensorFlow's C++ info lines off the console
 
 from library import config as config_lib
 from project.models import check_model_name

@@ -235,7 +235,7 @@ def flag_type(example, nullable):
     return convert
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line on stderr and exit code 2."""
 
     def error(self, message):
@@ -321,7 +321,7 @@ def resolve_relative(path, base_file):
 
 def build_parser(prog, description, add_extra_arguments, argv):
     """Returns (parser, config file, hyperparameter file) for `argv`."""
-    pre = _OneLineParser(add_help=False)
+    pre = OneLineParser(add_help=False)
     add_run_arguments(pre)
     pre.add_argument('--hyperparameter_file')
     pre.add_argument('--hyperparameter_set')
@@ -336,7 +336,7 @@ def build_parser(prog, description, add_extra_arguments, argv):
     if clash:
         raise ConfigError('%s and %s both define %s' % (
             config_file.path, hyper_file.path, ', '.join(sorted(clash))))
-    parser = _OneLineParser(prog=prog, description=description)
+    parser = OneLineParser(prog=prog, description=description)
     add_run_arguments(parser)
     add_extra_arguments(parser)
     add_key_flags(parser, config_file)
