@@ -5,6 +5,8 @@ import random
 import numpy as np
 import tensorflow as tf
 
+from library import distribution
+
 
 def best_model_dir(config):
     """Returns the folder of best-validation snapshots (default <model_dir>/best)."""
@@ -34,9 +36,16 @@ def session_config(config):
 
 
 def make_run_config(config, **overrides):
-    """Returns the tf.estimator.RunConfig for `config` (keyword arguments override)."""
+    """Returns the tf.estimator.RunConfig for `config` (keyword arguments override).
+
+    Its distribution strategies come from `distribution` (library/distribution.py), which
+    also splits the CPU into cpu_devices logical devices before TensorFlow runs anything.
+    """
+    train_distribute, eval_distribute = distribution.make_strategies(config)
     seed_everything(config['random_seed'])
     steps = config['save_checkpoints_steps']
+    proto = session_config(config)
+    proto.device_filters.extend(distribution.device_filters(config) or [])
     arguments = dict(
         model_dir=config['model_dir'],
         tf_random_seed=config['random_seed'],
@@ -45,6 +54,8 @@ def make_run_config(config, **overrides):
         save_checkpoints_secs=None if steps else config['save_checkpoints_secs'],
         keep_checkpoint_max=config['keep_checkpoint_max'],
         log_step_count_steps=config['log_step_count_steps'],
-        session_config=session_config(config))
+        session_config=proto,
+        train_distribute=train_distribute,
+        eval_distribute=eval_distribute)
     arguments.update(overrides)
     return tf.estimator.RunConfig(**arguments)
