@@ -52,6 +52,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     # Imported here, not at the top: worker processes re-import this file and
     # must stay free of TensorFlow, which takes seconds to import.
+    import tensorflow as tf
     from library import convert
     try:
         summary = convert.convert_folder(
@@ -67,6 +68,10 @@ def main(argv=None):
         sys.stderr.write('%s: interrupted; earlier output in %s is unchanged\n' % (
             PROG, args.tfrecord_dir))
         return 130
+    except tf.errors.OpError as error:  # a write failed: disk full, file too large
+        sys.stderr.write('%s: error: %s; earlier output in %s is unchanged\n' % (
+            PROG, error.message, args.tfrecord_dir))
+        return 1
     print(convert.summary_line(summary))
     return 0
 

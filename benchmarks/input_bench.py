@@ -3,69 +3,52 @@
     python -m benchmarks.input_bench            # full run (a few minutes on 2 cores)
     python -m benchmarks.input_bench --quick    # smaller, one repetition
 
-Data: photo-like 512x512 JPEGs (layered noise and texture, so they decode at
-realistic speed), written as TFRecord shards. Output 224x224, batch 64. Every
-figure is the median over the repetitions, measured round-robin in one run.
-The figures replace the '## Input pipeline' section of benchmarks/README.md.
+Data: photo-like 512x512 JPEGs (benchmarks.common: layered noise and texture,
+so they decode at realistic speed), converted to TFRecord shards by
+convert_dataset.py. Output 224x224, batch 64. Every figure is the median over
+the repetitions, measured round-robin in one run. The figures replace the
+'## Input pipeline' section of benchmarks/README.md; `python -m benchmarks`
+runs it too, through `run(context)`.
 """
 import argparse
-import io
 import os
-import platform
-import resource
-import statistics
 import sys
 import tempfile
 import time
 
-import numpy as np
 import tensorflow as tf
-from PIL import Image
 
+from benchmarks import common
 from library import config as config_lib
 from library import tfrecord_schema as schema
 from library.input_benchmark import time_batches
 from project import input_fn as project_input_fn
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-README = os.path.join(ROOT, 'benchmarks', 'README.md')
+README = os.path.join(common.REPO_ROOT, 'benchmarks', 'README.md')
 SECTION = '## Input pipeline'
-IMAGE_SIDE = 512
-OUTPUT_SIDE = 224
-BATCH = 64
+OUTPUT_SIDE = common.CROP_SIZE
+BATCH = common.BATCH_SIZE
 CLASSIC_RESIZE = 256
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def photo_like_jpeg(rng, side=IMAGE_SIDE):
-    """Returns JPEG bytes of a noisy, textured image (octaves of smooth noise plus grain)."""
-    canvas = np.zeros((side, side, 3), np.float32)
-    for cells, weight in ((4, 60), (16, 40), (64, 30), (256, 20)):
-        coarse = (rng.random((cells, cells, 3)) * 255).astype(np.uint8)
-        layer = np.asarray(Image.fromarray(coarse).resize((side, side), Image.BICUBIC), np.float32)
-        canvas += weight * (layer / 255.0 - 0.5)
-    canvas += 128 + rng.normal(0, 6, canvas.shape)
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8)).save(buffer, 'JPEG', quality=90)
-    return buffer.getvalue()
-
-
-def write_shards(folder, count, shards, seed=0):
-    """Writes `count` photo-like JPEG records into `shards` shards; returns (pattern, encoded images)."""
-    rng = np.random.default_rng(seed)
-    images = [photo_like_jpeg(rng) for _ in range(count)]
-    for shard in range(shards):
-        path = os.path.join(folder, 'bench-%05d-of-%05d.tfrecord' % (shard, shards))
-        with tf.io.TFRecordWriter(path) as writer:
-            for index in range(shard, count, shards):
-                writer.write(schema.image_example(images[index], 'jpeg', IMAGE_SIDE, IMAGE_SIDE, 3,
-                                                  label=index % 10).SerializeToString())
-    return os.path.join(folder, 'bench-*.tfrecord'), images
-
+# (key, label, what it does) of every figure, in table order.
+PIPELINES = [
+    ('input.train', 'scaffold input_fn TRAIN',
+     'decode_and_crop_jpeg of the random window at a reduced DCT scale when it is large, resize, flip, '
+     'shuffle, from the TFRecords'),
+    ('input.limit', 'necessary-work limit',
+     'decode_and_crop_jpeg of the same kind of windows + resize only, parallel map, records in memory'),
+    ('input.classic_parallel', 'classic pipeline, parallel map',
+     'full decode_jpeg, resize to 256, random_crop, flip, from the TFRecords'),
+    ('input.classic_serial', 'classic pipeline, serial map', 'the same with a serial map'),
+    ('input.eval', 'scaffold input_fn EVAL', 'central crop, one deterministic pass'),
+    ('input.cache_epoch1', 'TRAIN with cache: memory, epoch 1',
+     'first epoch, decoding every image into the cache, timed from its first batch request'),
+    ('input.cache_epoch2', 'TRAIN with cache: memory, epoch 2', 'second epoch, from the cache'),
+]
 
 def bench_params(pattern, **overrides):
     """Returns the default config with the benchmark's data, sizes and `overrides`."""
-    argv = ['--config_file', os.path.join(ROOT, 'project.yaml'), '--train_files', pattern,
+    argv = ['--config_file', os.path.join(common.REPO_ROOT, 'project.yaml'), '--train_files', pattern,
             '--eval_files', pattern, '--image_size', str(OUTPUT_SIDE), '--train_batch_size', str(BATCH),
             '--eval_batch_size', str(BATCH), '--prefetch_to_device', 'none', '--model_dir', '']
     _, config = config_lib.parse(argv)
@@ -106,113 +89,104 @@ def classic_dataset(pattern, parallel):
             .batch(BATCH, drop_remainder=True).prefetch(AUTOTUNE))
 
 
-def cpu_seconds():
-    """User + system CPU time of this process (all threads)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+def encoded_images(pattern):
+    """Returns the encoded images stored in the TFRecords of `pattern` (JPEGs, as convert_dataset.py writes them)."""
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(pattern)).map(
+        lambda record: tf.io.parse_single_example(
+            record, {schema.ENCODED: tf.io.FixedLenFeature([], tf.string)})[schema.ENCODED])
+    return [encoded.numpy() for encoded in records]
 
 
 def images_per_second(dataset, warm_up, batches):
-    """Returns (images/s, CPU milliseconds per image) over `batches` batches after `warm_up`."""
-    iterator = iter(dataset)
-    for _ in range(warm_up):
-        next(iterator)
-    cpu_start = cpu_seconds()
-    seconds, read = time_batches(iterator, 0, batches)
-    return read * BATCH / seconds, (cpu_seconds() - cpu_start) * 1e3 / (read * BATCH)
+    seconds, read = time_batches(dataset, warm_up, batches)
+    return read * BATCH / seconds
 
 
 def eval_images_per_second(params):
-    """(images/s, CPU ms per image) of a full evaluation pass, after a warm-up pass over the same dataset."""
+    """Images/s of a full evaluation pass (after one warm-up pass over the same dataset)."""
     dataset = project_input_fn.input_fn(tf.estimator.ModeKeys.EVAL, params)
     for timed in (False, True):
-        start, cpu_start = time.perf_counter(), cpu_seconds()
+        start = time.perf_counter()
         count = sum(int(labels.shape[0]) for _, labels in dataset)
         if timed:
-            return count / (time.perf_counter() - start), (cpu_seconds() - cpu_start) * 1e3 / count
+            return count / (time.perf_counter() - start)
 
 
 def cache_epochs_images_per_second(params, count):
-    """(images/s, CPU ms per image) of the first and the second epoch of training with cache: memory."""
+    """Images/s of the first and second epoch of training with cache: memory.
+
+    The first epoch is timed from its first batch request: the shuffle buffer fills
+    before the first batch comes out, so on a data set no larger than shuffle_buffer
+    all decoding happens before that batch and timing after it would leave it out.
+    """
     dataset = project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, dict(params, cache='memory'), epochs=2)
     per_epoch = count // BATCH
     iterator = iter(dataset)
-    figures = []
+    rates = []
     for _ in range(2):
-        start, cpu_start = time.perf_counter(), cpu_seconds()
+        start = time.perf_counter()
         for _ in range(per_epoch):
             next(iterator)
-        figures.append((per_epoch * BATCH / (time.perf_counter() - start),
-                        (cpu_seconds() - cpu_start) * 1e3 / (per_epoch * BATCH)))
-    return figures
+        rates.append(per_epoch * BATCH / (time.perf_counter() - start))
+    return rates
 
 
-def measure(quick):
-    count = 128 if quick else 384
-    repetitions = 1 if quick else 3
-    batches = 6 if quick else 20
+def measure(context):
+    """Returns the Measurement of every pipeline, repetitions taken round-robin."""
+    batches = context.batches(6, 20)
     warm_up = 3
-    with tempfile.TemporaryDirectory() as folder:
-        pattern, images = write_shards(folder, count, shards=8)
-        params = bench_params(pattern)
-        results = {name: [] for name in ('train', 'limit', 'classic', 'serial', 'eval', 'cache1', 'cache2')}
-        for _ in range(repetitions):
-            results['train'].append(images_per_second(
-                project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, params), warm_up, batches))
-            results['limit'].append(images_per_second(limit_dataset(images, params), warm_up, batches))
-            results['classic'].append(images_per_second(classic_dataset(pattern, True), warm_up, batches))
-            results['serial'].append(images_per_second(classic_dataset(pattern, False), 1, max(2, batches // 4)))
-            results['eval'].append(eval_images_per_second(params))
-            first, second = cache_epochs_images_per_second(params, count)
-            results['cache1'].append(first)
-            results['cache2'].append(second)
-        mean_kb = sum(len(image) for image in images) / len(images) / 1e3
-    medians = {name: (statistics.median(rate for rate, _ in values), statistics.median(cpu for _, cpu in values))
-               for name, values in results.items()}
-    return medians, dict(count=count, repetitions=repetitions, batches=batches, mean_kb=mean_kb,
-                         load=os.getloadavg()[0])
+    pattern = context.train_files
+    images = encoded_images(pattern)
+    params = bench_params(pattern)
+    runs = {key: [] for key, _, _ in PIPELINES}
+    for _ in range(context.repeats):
+        runs['input.train'].append(images_per_second(
+            project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, params), warm_up, batches))
+        runs['input.limit'].append(images_per_second(limit_dataset(images, params), warm_up, batches))
+        runs['input.classic_parallel'].append(images_per_second(classic_dataset(pattern, True), warm_up, batches))
+        runs['input.classic_serial'].append(images_per_second(classic_dataset(pattern, False), 1,
+                                                              max(2, batches // 4)))
+        runs['input.eval'].append(eval_images_per_second(params))
+        first, second = cache_epochs_images_per_second(params, len(images))
+        runs['input.cache_epoch1'].append(first)
+        runs['input.cache_epoch2'].append(second)
+    return {key: common.Measurement(key, label, 'images/s', runs[key]) for key, label, _ in PIPELINES}
 
 
-def report(figures, setup, command):
-    """Returns the markdown of the '## Input pipeline' section."""
-    rows = [
-        ('train', '`input_fn` TRAIN (decode_and_crop_jpeg, DCT-scaled windows, flip, shuffle)'),
-        ('limit', 'necessary-work limit: decode_and_crop_jpeg + resize only, parallel map, records in memory'),
-        ('classic', 'classic: full decode_jpeg, resize 256, random_crop, parallel map'),
-        ('serial', 'classic, serial map'),
-        ('eval', '`input_fn` EVAL (central crop, one deterministic pass)'),
-        ('cache1', '`input_fn` TRAIN, `cache: memory`, first epoch (decodes and fills the cache)'),
-        ('cache2', '`input_fn` TRAIN, `cache: memory`, second epoch (reads the cache)'),
+def described(pipelines):
+    """Returns one bullet line per pipeline saying what it does."""
+    return ['- **%s**: %s.' % (label, what) for _, label, what in pipelines]
+
+
+def tables(context):
+    """Returns the input pipeline tables: training pipelines against the limit, then eval and cache."""
+    found = measure(context)
+    train, limit, classic = (found[key].median for key in (
+        'input.train', 'input.limit', 'input.classic_parallel'))
+    cache1, cache2 = found['input.cache_epoch1'].median, found['input.cache_epoch2'].median
+    setup = ('%d JPEGs from %s in TFRecord shards; output %dx%d, batch %d; median of %d '
+             'repetition(s) taken round-robin, %d timed batches each after a warm-up.' % (
+                 context.image_count, os.path.basename(context.images_dir), OUTPUT_SIDE, OUTPUT_SIDE,
+                 BATCH, context.repeats, context.batches(6, 20)))
+    return [
+        common.rate_table('Input pipelines: training crops against the necessary-work limit',
+                          [found[key] for key, _, _ in PIPELINES[:4]], baseline_key='input.limit',
+                          name_column='pipeline', notes=[
+                              setup] + described(PIPELINES[:4]) + [
+                              'Training pipeline: %.2fx the necessary-work limit (target >= 0.9x), '
+                              '%.2fx the classic parallel pipeline (target >= 1.3x).' % (
+                                  train / limit, train / classic)]),
+        common.rate_table('Input pipelines: evaluation and `cache: memory`',
+                          [found[key] for key, _, _ in PIPELINES[4:]],
+                          baseline_key='input.cache_epoch1', name_column='pipeline',
+                          notes=described(PIPELINES[4:]) + [
+                              'Second epoch with `cache: memory`: %.2fx the first.' % (cache2 / cache1)]),
     ]
-    limit_rate, limit_cpu = figures['limit']
-    lines = [
-        SECTION, '',
-        'Command: `%s`  ' % command,
-        'Machine: %d CPU cores (%s), TensorFlow %s, load average %.1f when measured (other jobs shared the '
-        'cores, so wall-clock images/s is noisy; CPU ms per image is the steadier figure). Data: %d photo-like '
-        '%dx%d JPEGs (mean %.0f kB) in 8 TFRecord shards; output %dx%d, batch %d; median of %d repetition(s), '
-        '%d timed batches each after a warm-up.' % (
-            os.cpu_count(), platform.machine(), tf.__version__, setup['load'], setup['count'], IMAGE_SIDE,
-            IMAGE_SIDE, setup['mean_kb'], OUTPUT_SIDE, OUTPUT_SIDE, BATCH, setup['repetitions'], setup['batches']),
-        '',
-        '| pipeline | images/s | vs limit | CPU ms / image | limit CPU / this CPU |',
-        '|---|---:|---:|---:|---:|',
-    ]
-    for name, label in rows:
-        rate, cpu = figures[name]
-        lines.append('| %s | %.0f | %.2fx | %.2f | %.2fx |' % (label, rate, rate / limit_rate, cpu, limit_cpu / cpu))
-    train_rate, train_cpu = figures['train']
-    classic_rate, classic_cpu = figures['classic']
-    lines += [
-        '',
-        'Training pipeline against the necessary-work limit: %.2fx in images/s, %.2fx in CPU per image '
-        '(target >= 0.9x); against the classic parallel pipeline: %.2fx in images/s, %.2fx in CPU per image '
-        '(target >= 1.3x). Second epoch with `cache: memory` against the first: %.2fx in images/s.' % (
-            train_rate / limit_rate, limit_cpu / train_cpu, train_rate / classic_rate, classic_cpu / train_cpu,
-            figures['cache2'][0] / figures['cache1'][0]),
-        '',
-    ]
-    return '\n'.join(lines)
+
+
+def run(context):
+    """The `python -m benchmarks` entry point."""
+    return tables(context)
 
 
 def write_section(text, path=README):
@@ -231,13 +205,26 @@ def write_section(text, path=README):
 
 
 def main(argv=None):
+    from benchmarks.__main__ import converted_records
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='fewer images and one repetition')
     parser.add_argument('--no_write', action='store_true', help='print the figures without updating README.md')
     args = parser.parse_args(argv)
-    figures, setup = measure(args.quick)
+    images_dir = common.photo_folder(128 if args.quick else 384)
+    os.makedirs(common.DATA_DIR, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='input-', dir=common.DATA_DIR) as work_dir:
+        context = common.Context(quick=args.quick, repeats=1 if args.quick else 3, images_dir=images_dir,
+                                 image_count=len(common.list_images(images_dir)),
+                                 train_files=converted_records(images_dir, images_dir + '-records', reuse=True),
+                                 work_dir=work_dir)
+        found = tables(context)
+    machine = dict(common.machine_info())
     command = 'python -m benchmarks.input_bench' + (' --quick' if args.quick else '')
-    text = report(figures, setup, command)
+    text = '\n'.join([SECTION, '', 'Command: `%s`  ' % command,
+                      'Machine: %s, %s, TensorFlow %s, load average at start %s (%s).' % (
+                          machine['machine'], machine['cores'], tf.__version__,
+                          machine['load average at start'], machine['date']), ''] +
+                     [table.markdown() for table in found])
     print(text)
     if not args.no_write:
         write_section(text)

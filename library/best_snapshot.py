@@ -41,6 +41,37 @@ def is_local(path):
     return '://' not in path or path.startswith('file://')
 
 
+def move_folder(temporary, final):
+    """Moves the folder `temporary` to `final`: one atomic rename on the local disk, file by file elsewhere.
+
+    Object stores and ram:// have no atomic folder rename (ram:// even loses the
+    files of a renamed folder), so whatever names the result (best.json, a
+    version folder) must only be written after this returns.
+    """
+    if is_local(final):
+        tf.io.gfile.rename(temporary, final)
+        return
+    for folder, _, files in tf.io.gfile.walk(temporary):
+        target = final + folder[len(temporary):]
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.rename(join(folder, name), join(target, name), overwrite=True)
+    tf.io.gfile.rmtree(temporary)
+
+
+def copy_folder(source, target):
+    """Copies the folder `source` (with sub-folders) to `target` through a temporary sibling folder."""
+    split = posixpath.split if '://' in target else os.path.split
+    parent, name = split(target.rstrip('/'))
+    temporary = join(parent, '%s%s-%s' % (TEMPORARY_PREFIX, name, uuid.uuid4().hex))
+    for folder, _, files in tf.io.gfile.walk(source):
+        destination = temporary + folder[len(source):]
+        tf.io.gfile.makedirs(destination)
+        for file_name in files:
+            tf.io.gfile.copy(join(folder, file_name), join(destination, file_name), overwrite=True)
+    move_folder(temporary, target)
+
+
 def utc_now():
     """Returns the current UTC time in ISO 8601, to the second."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
@@ -205,16 +236,7 @@ class BestSnapshot:
         with tf.io.gfile.GFile(join(temporary, 'checkpoint'), 'w') as stream:
             stream.write('model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % (
                 prefix, prefix))
-        final = join(self.best_dir, name)
-        if is_local(final):
-            tf.io.gfile.rename(temporary, final)
-        else:
-            # Object stores and ram:// have no atomic folder rename: move file by file.
-            # best.json names the folder only after the last file is in place.
-            tf.io.gfile.makedirs(final)
-            for child in tf.io.gfile.listdir(temporary):
-                tf.io.gfile.rename(join(temporary, child), join(final, child), overwrite=True)
-            tf.io.gfile.rmtree(temporary)
+        move_folder(temporary, join(self.best_dir, name))
         return name
 
     def describe(self):

@@ -146,6 +146,11 @@ class ShardWriter:
             writer.close()
         total = len(self.paths)
         names = [dataset_info.shard_file_name(self.name, index, total) for index in range(total)]
+        # No <name>.json while shards change: a kill in between leaves no description of a set
+        # that is not complete, so training refuses it instead of reading part of it.
+        stale_info = dataset_info.info_path(self.tfrecord_dir, self.name)
+        if tf.io.gfile.exists(stale_info):
+            tf.io.gfile.remove(stale_info)
         for old in tf.io.gfile.glob(dataset_info.shard_glob(self.tfrecord_dir, self.name)):
             if os.path.basename(old) not in names:
                 tf.io.gfile.remove(old)

@@ -4,8 +4,11 @@ import tensorflow as tf
 from library import best_snapshot
 from library import config as config_lib
 from library import dataset_info
+from library import file_systems
 from library import hooks
+from library import image_folders
 from library import run_config
+from library import warm_start
 from project import model_fn as project_model_fn
 from project.models import get_model
 
@@ -64,7 +67,10 @@ def make_params(config):
         raise config_lib.ConfigError('train_batch_size and eval_batch_size must be at least 1, '
                                      'got %d and %d' % (config['train_batch_size'],
                                                         config['eval_batch_size']))
+    file_systems.ensure_file_systems(config)
     info = dataset_info.load(config['train_files'])
+    if info and config['balance_classes']:
+        info = dict(info, count=image_folders.balanced_count(info))
     params = dict(config)
     params['num_classes'], params['class_names'] = resolve_classes(config, info)
     params['steps_per_epoch'] = steps_per_epoch(config, info)
@@ -94,15 +100,6 @@ def with_progress(model_fn):
     return model_fn_with_progress
 
 
-def warm_start_settings(config):
-    """Returns tf.estimator.WarmStartSettings for warm_start_from, or None."""
-    if not config['warm_start_from']:
-        return None
-    return tf.estimator.WarmStartSettings(
-        ckpt_to_initialize_from=config['warm_start_from'],
-        vars_to_warm_start=config['warm_start_vars'])
-
-
 def make_estimator(config, save=False):
     """Returns (estimator, params) for `config`; with save=True also saves the config."""
     params = make_params(config)
@@ -112,7 +109,7 @@ def make_estimator(config, save=False):
         model_fn=with_progress(project_model_fn.model_fn),
         config=run_config.make_run_config(config),
         params=params,
-        warm_start_from=warm_start_settings(config))
+        warm_start_from=warm_start.warm_start_settings(config))
     return estimator, params
 
 
@@ -126,12 +123,12 @@ def resolve_checkpoint(choice, config):
             raise config_lib.ConfigError('--checkpoint latest: no checkpoint in model_dir %s; '
                                          'train first' % config['model_dir'])
         return checkpoint
+    if tf.io.gfile.exists(choice + '.index'):  # before isdir: ram:// takes a file name's prefix for a folder
+        return choice
     if tf.io.gfile.isdir(choice):
         checkpoint = tf.train.latest_checkpoint(choice)
         if checkpoint is None:
             raise config_lib.ConfigError('--checkpoint %s: folder holds no checkpoint' % choice)
         return checkpoint
-    if not tf.io.gfile.exists(choice + '.index'):
-        raise config_lib.ConfigError('--checkpoint %s: expected latest, best, a checkpoint '
-                                     'prefix (with a .index file) or a folder' % choice)
-    return choice
+    raise config_lib.ConfigError('--checkpoint %s: expected latest, best, a checkpoint '
+                                 'prefix (with a .index file) or a folder' % choice)

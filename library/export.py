@@ -16,6 +16,7 @@ import tensorflow as tf
 from library import best_snapshot
 from library import config as config_lib
 from library import estimator as estimator_lib
+from library import file_systems
 from project import feature_export
 from project import input_fn as project_input_fn
 from project.models import get_model
@@ -55,6 +56,7 @@ def export_hub_module(params, checkpoint, version_dir):
 
 def export(args, config):
     """Exports --checkpoint (best, latest or a path) to a new version folder in --export_dir."""
+    file_systems.ensure_file_systems({'export_dir': args.export_dir})
     estimator, params = estimator_lib.make_estimator(config)
     checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
     params['export_dir'] = args.export_dir
@@ -62,10 +64,18 @@ def export(args, config):
         names_file = os.path.join(scratch, CLASS_NAMES_ASSET)
         with open(names_file, 'w', encoding='utf-8') as stream:
             stream.write(''.join('%s\n' % name for name in params['class_names']))
+        # Estimator renames a finished export's folder into place, which object stores and
+        # ram:// cannot do; a remote --export_dir gets a local export copied file by file.
+        local = best_snapshot.is_local(args.export_dir)
         path = estimator.export_saved_model(
-            args.export_dir, serving_input_receiver_fn(params),
+            args.export_dir if local else os.path.join(scratch, 'export'), serving_input_receiver_fn(params),
             assets_extra={CLASS_NAMES_ASSET: names_file}, checkpoint_path=checkpoint)
-    path = path.decode() if isinstance(path, bytes) else path
+        path = path.decode() if isinstance(path, bytes) else path
+        if not local:
+            tf.io.gfile.makedirs(args.export_dir)
+            remote_path = best_snapshot.join(args.export_dir, os.path.basename(path))
+            best_snapshot.copy_folder(path, remote_path)
+            path = remote_path
     sys.stdout.write('exported SavedModel from %s to %s\n' % (checkpoint, path))
     if not hasattr(get_model(params['model']), 'serving_input_receiver_fn'):
         sys.stdout.write(

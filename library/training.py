@@ -10,8 +10,10 @@ throwaway graph (no variables are restored, nothing is run) and its metric names
 compared with best_metric, so a typo fails in seconds rather than after the first epoch.
 """
 import contextlib
+import errno
 import functools
 import math
+import os
 import re
 import sys
 
@@ -21,6 +23,7 @@ from library import best_snapshot
 from library import config as config_lib
 from library import distribution
 from library import estimator as estimator_lib
+from library import profiling
 from library import run_config
 from library import run_lock
 from project import input_fn as project_input_fn
@@ -32,7 +35,9 @@ def current_step(model_dir):
     checkpoint = tf.train.latest_checkpoint(model_dir)
     if checkpoint is None:
         return 0
-    return int(tf.train.load_variable(checkpoint, tf.compat.v1.GraphKeys.GLOBAL_STEP))
+    # Not tf.train.load_variable: on ram:// it takes a checkpoint prefix for a folder.
+    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint)
+    return int(reader.get_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP))
 
 
 def evaluation_metric_names(params):
@@ -80,7 +85,7 @@ def train_until(estimator, params, start_step, target_step):
     epoch_steps = params['steps_per_epoch']
     epochs = math.ceil((target_step - start_step) / epoch_steps) if epoch_steps else None
     estimator.train(functools.partial(project_input_fn.input_fn, epochs=epochs),
-                    max_steps=target_step)
+                    max_steps=target_step, hooks=profiling.profiler_hooks(params))
     reached = current_step(estimator.model_dir)
     if reached <= start_step:
         raise RuntimeError('training made no progress from step %d: the training input (%s) '
@@ -126,6 +131,30 @@ def report_diverged(message, model_dir):
     say('training stopped: %s. The last good checkpoint is step %d in %s and the best '
         'snapshot is unchanged; lower learning_rate or set gradient_clip_norm.' % (
             message, current_step(model_dir), model_dir))
+    return 1
+
+
+WRITE_FAILURES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT))
+
+
+def report_stop(error, model_dir):
+    """Turns an error that stopped training into one line: exit code 1 for a NaN loss or a failed
+    write (disk full, file too large, quota), ConfigError for a corrupt input record naming its
+    file; re-raises anything else."""
+    message = diverged_message(error)
+    if message is not None:
+        return report_diverged(message, model_dir)
+    text = getattr(error, 'message', '')
+    input_problem = re.search(r'input_fn: [^\]\n]*', text)
+    if input_problem:
+        raise config_lib.ConfigError(input_problem.group(0).strip()) from None
+    failed_writes = [line.strip() for line in text.splitlines()
+                     if any(failure in line for failure in WRITE_FAILURES)]
+    if not failed_writes:
+        raise error
+    sys.stderr.write('run.py: error: %s. The last complete checkpoint is step %d in %s and the '
+                     'best snapshot is unchanged; free space and rerun the same command to '
+                     'resume.\n' % (failed_writes[0], current_step(model_dir), model_dir))
     return 1
 
 
@@ -175,11 +204,8 @@ def train_evaluate_loop(config):
             without_improvement = 0 if improved else without_improvement + 1
             if stop_early(metrics, without_improvement, config):
                 break
-    except (tf.estimator.NanLossDuringTrainingError, tf.errors.InvalidArgumentError) as error:
-        message = diverged_message(error)
-        if message is None:
-            raise
-        return report_diverged(message, config['model_dir'])
+    except (tf.estimator.NanLossDuringTrainingError, tf.errors.OpError) as error:
+        return report_stop(error, config['model_dir'])
     if metrics is None:
         say('training already finished at step %d; evaluating the latest checkpoint' % step)
         metrics, _ = evaluate_and_snapshot(estimator, params, snapshot)
@@ -265,11 +291,8 @@ def train_loop(config):
         return 0
     try:
         step = train_until(estimator, params, step, total)
-    except (tf.estimator.NanLossDuringTrainingError, tf.errors.InvalidArgumentError) as error:
-        message = diverged_message(error)
-        if message is None:
-            raise
-        return report_diverged(message, config['model_dir'])
+    except (tf.estimator.NanLossDuringTrainingError, tf.errors.OpError) as error:
+        return report_stop(error, config['model_dir'])
     say('trained to step %d; checkpoints and event files in %s' % (step, config['model_dir']))
     return 0
 
@@ -279,7 +302,10 @@ def evaluate(args, config):
     estimator, params = estimator_lib.make_estimator(config)
     checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
     name = 'best' if args.checkpoint == 'best' else None
-    metrics = evaluate_checkpoint(estimator, params, checkpoint, name=name)
+    try:
+        metrics = evaluate_checkpoint(estimator, params, checkpoint, name=name)
+    except tf.errors.OpError as error:
+        return report_stop(error, config['model_dir'])
     say('evaluation of %s: %s' % (checkpoint, format_metrics(metrics)))
     if args.checkpoint == 'best':
         record = best_snapshot.read_record(run_config.best_model_dir(config))

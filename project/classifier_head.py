@@ -8,6 +8,7 @@ the predictions.
 import tensorflow as tf
 
 from project import optimization
+from project import visualize
 
 IMAGE_SUMMARIES = 3
 HISTOGRAM_STEPS_FACTOR = 10
@@ -95,7 +96,8 @@ def estimator_spec(network, features, labels, mode, params):
     """Returns the EstimatorSpec of `network` (a ClassifierNetwork) for `mode`."""
     images = features['image']
     training = mode == tf.estimator.ModeKeys.TRAIN
-    logits = tf.cast(network(images, training=training), tf.float32)
+    with visualize.inspecting(network, params) as inspection:
+        logits = tf.cast(network(images, training=training), tf.float32)
     predictions = predictions_of(logits, params)
     if mode == tf.estimator.ModeKeys.PREDICT:
         return tf.estimator.EstimatorSpec(
@@ -123,4 +125,5 @@ def estimator_spec(network, features, labels, mode, params):
     tf.compat.v1.summary.image('inputs', (images + 1.0) / 2.0, max_outputs=IMAGE_SUMMARIES)
     return tf.estimator.EstimatorSpec(
         mode, loss=loss, train_op=train_op,
-        training_hooks=[weight_histogram_hook(network.trainable_variables, params)])
+        training_hooks=[weight_histogram_hook(network.trainable_variables, params)]
+        + visualize.summary_hooks(inspection, params))

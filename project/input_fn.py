@@ -1,4 +1,4 @@
-"""The whole data path: TFRecord shards -> decoded, cropped, augmented batches.
+"""The whole data path: TFRecord shards (or an image folder) -> decoded, cropped, augmented batches.
 
 `input_fn(mode, params)` is what the Estimator calls. Training follows the
 Inception/ResNet recipe: a random crop window is drawn from the JPEG header
@@ -6,6 +6,11 @@ and only that window is decoded (`decode_and_crop_jpeg`), at a reduced DCT
 scale when the window is at least twice the output size. Evaluation decodes a
 central window. Images come out as float32 in [-1, 1], exactly
 `image_size` x `image_size` x `channels`; labels are int32 (-1 unlabelled).
+
+`train_files`/`eval_files` may also name an image folder (class sub-folders, read
+as convert_dataset.py reads them: library.image_folders). Its files then feed the
+same per-example functions as TFRecords, as (encoded image, label) pairs instead
+of serialized records; `balance_classes` resamples its classes to equal sizes.
 """
 import hashlib
 import json
@@ -16,6 +21,7 @@ import sys
 import tensorflow as tf
 
 from library import dataset_info
+from library import image_folders
 from library import tfrecord_schema as schema
 from library.config import ConfigError
 
@@ -135,8 +141,18 @@ def run_seed(params):
 
 def training_dataset(params, input_context, batch_size, epochs):
     """Returns the batched training dataset of (image, label) pairs."""
-    files = matching_files(params['train_files'], 'train_files')
     seed = run_seed(params)
+    if image_folders.is_image_folder(params['train_files']):
+        check_folder_input(params, 'train_files')
+        examples = report_problems(folder_training_elements(params, input_context, seed, epochs).map(
+            lambda filename, index, source, problem, epoch: train_example_from_record(
+                filename, index, source, problem, epoch, seed, params),
+            num_parallel_calls=AUTOTUNE), params['skip_corrupt'])
+        return examples.batch(batch_size, drop_remainder=True)
+    if params['balance_classes']:
+        raise ConfigError('balance_classes: true needs an image folder in train_files (class sub-folders), '
+                          'got the TFRecord pattern %r' % params['train_files'])
+    files = matching_files(params['train_files'], 'train_files')
     shuffle_buffer = max(1, params['shuffle_buffer'])
     cache = cache_setting(params, files, training=True, input_context=input_context)
     if cache is None:
@@ -165,16 +181,92 @@ def training_dataset(params, input_context, batch_size, epochs):
 
 def evaluation_dataset(params, input_context, batch_size):
     """Returns the batched, deterministic evaluation dataset of (image, label) pairs."""
-    files = matching_files(params['eval_files'], 'eval_files')
-    cache = cache_setting(params, files, training=False, input_context=input_context)
+    if image_folders.is_image_folder(params['eval_files']):
+        check_folder_input(params, 'eval_files')
+        elements, cache = folder_evaluation_elements(params, input_context), None
+    else:
+        files = matching_files(params['eval_files'], 'eval_files')
+        cache = cache_setting(params, files, training=False, input_context=input_context)
+        elements = read_records(files, input_context, training=False, seed=0, epochs=1)
     examples = report_problems(
-        read_records(files, input_context, training=False, seed=0, epochs=1).map(
+        elements.map(
             lambda filename, index, record, problem, epoch: eval_example(filename, index, record, problem, params),
             num_parallel_calls=AUTOTUNE),
         params['skip_corrupt'])
     if cache is not None:
         examples = examples.cache(cache)
     return examples.batch(batch_size)
+
+
+def check_folder_input(params, key):
+    """Raises ConfigError for settings an image folder in `key` cannot serve."""
+    if str(params['cache']) != 'none':
+        raise ConfigError('cache: %r needs TFRecords but %s names the image folder %s; set cache to none '
+                          'or convert the folder with convert_dataset.py' % (params['cache'], key, params[key]))
+
+
+def worker_share(items, input_context):
+    """Returns this input pipeline's share of `items` (all of them when there are fewer than pipelines)."""
+    pipelines = input_context.num_input_pipelines if input_context is not None else 1
+    if pipelines <= 1 or len(items) < pipelines:
+        return items
+    return items[input_context.input_pipeline_id::pipelines]
+
+
+def file_elements(pairs, per_epoch):
+    """Maps (path, label) pairs to the elements read_records gives, with the file's bytes and label as the source.
+
+    The index is -1 (a file, not a record in a shard); the epoch is the position // `per_epoch`.
+    """
+    return pairs.enumerate().map(
+        lambda position, pair: (pair[0], tf.constant(-1, tf.int64), (tf.io.read_file(pair[0]), pair[1]),
+                                tf.constant(''), position // per_epoch),
+        num_parallel_calls=AUTOTUNE)
+
+
+def folder_training_elements(params, input_context, seed, epochs):
+    """Returns the training elements of the image folder train_files, reshuffled every epoch.
+
+    With balance_classes every class gives exactly as many images per epoch as
+    the largest one: smaller classes cycle through their (reshuffled) files again.
+    """
+    found = image_folders.listing(params['train_files'].strip(), 'train_files')
+    shuffle_seed = seed % (2 ** 31)
+    if not params['balance_classes']:
+        paths, labels = zip(*worker_share(list(zip(found.paths, found.labels)), input_context))
+        files = tf.data.Dataset.from_tensor_slices((list(paths), tf.constant(labels, tf.int32)))
+        files = files.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True).repeat(epochs)
+        return file_elements(files, len(paths))
+    if not found.classes:
+        raise ConfigError('balance_classes: train_files folder %s has no class sub-folders to balance'
+                          % params['train_files'])
+    per_class = [worker_share([path for path, label in zip(found.paths, found.labels) if label == index],
+                              input_context) for index in range(len(found.classes))]
+    empty = [name for name, paths in zip(found.classes, per_class) if not paths]
+    if empty:
+        raise ConfigError('balance_classes: class folder(s) %s in train_files %s hold no images' % (
+            ', '.join(empty), params['train_files']))
+    largest = max(len(paths) for paths in per_class)
+    classes = [tf.data.Dataset.from_tensor_slices((paths, tf.fill([len(paths)], index))).shuffle(
+        len(paths), seed=shuffle_seed + index, reshuffle_each_iteration=True).repeat()
+        for index, paths in enumerate(per_class)]
+    per_epoch = largest * len(per_class)
+    choices = tf.data.Dataset.range(len(per_class)).flat_map(
+        lambda index: tf.data.Dataset.from_tensors(index).repeat(largest)).shuffle(
+        per_epoch, seed=shuffle_seed, reshuffle_each_iteration=True).repeat(epochs)
+    return file_elements(tf.data.Dataset.choose_from_datasets(classes, choices), per_epoch)
+
+
+def folder_evaluation_elements(params, input_context):
+    """Returns the evaluation elements of the image folder eval_files in listing order.
+
+    Labels follow the training classes (params['class_names']) when they include every sub-folder.
+    """
+    found = image_folders.listing(params['eval_files'].strip(), 'eval_files',
+                                  known_classes=params.get('class_names'))
+    paths, labels = zip(*worker_share(list(zip(found.paths, found.labels)), input_context))
+    files = tf.data.Dataset.from_tensor_slices((list(paths), tf.constant(labels, tf.int32)))
+    return file_elements(files, len(paths))
 
 
 def synthetic_dataset(params, training, batch_size, epochs):
@@ -308,24 +400,34 @@ def guarded(load, encoded, key, fallback):
     return attempt.concatenate(failure).take(1).get_single_element()
 
 
+def checked_image(encoded, label, load, fallback, params):
+    """Returns (outputs of load, label, key, problem) for one encoded image and its label."""
+    key = tf.strings.to_hash_bucket_fast(encoded, 2 ** 62)
+    found = image_problem(encoded, label, params)
+
+    def decode():
+        return tf.cond(looks_complete(encoded),
+                       lambda: (load(encoded, key), tf.constant('')),
+                       lambda: guarded(load, encoded, key, fallback))
+
+    outputs, found = tf.cond(tf.equal(found, ''), decode, lambda: (fallback, found))
+    return outputs, label, key, found
+
+
 def checked_example(filename, index, record, problem, load, fallback, params):
     """Returns ((outputs of load, label, key), filename, index, problem) for one record.
 
-    `load(encoded, key)` returns a tuple like `fallback`, which stands in when
-    the record has a problem; report_problems then fails or skips it.
+    `record` is a serialized Example, or the (encoded image, label) pair of a
+    file from an image folder. `load(encoded, key)` returns a tuple like
+    `fallback`, which stands in when the record has a problem; report_problems
+    then fails or skips it.
     """
+    if isinstance(record, tuple):
+        outputs, label, key, problem = checked_image(*record, load, fallback, params)
+        return (outputs, label, key), filename, index, problem
+
     def parse_and_load():
-        encoded, label = parse(record)
-        key = tf.strings.to_hash_bucket_fast(encoded, 2 ** 62)
-        found = image_problem(encoded, label, params)
-
-        def decode():
-            return tf.cond(looks_complete(encoded),
-                           lambda: (load(encoded, key), tf.constant('')),
-                           lambda: guarded(load, encoded, key, fallback))
-
-        outputs, found = tf.cond(tf.equal(found, ''), decode, lambda: (fallback, found))
-        return outputs, label, key, found
+        return checked_image(*parse(record), load, fallback, params)
 
     problem = tf.where(tf.logical_and(tf.equal(problem, ''), tf.logical_not(starts_with(record, EXAMPLE_START))),
                        'not a serialized tf.train.Example', problem)
@@ -336,7 +438,7 @@ def checked_example(filename, index, record, problem, load, fallback, params):
 
 
 def train_example_from_record(filename, index, record, problem, epoch, seed, params):
-    """Training example decoded straight from the crop window of the record's image."""
+    """Training example decoded straight from the crop window of the record's (or image file's) image."""
     def crop_and_augment(encoded, key):
         seeds = example_seeds(key, epoch, seed)
         image = decode_crop_resize(encoded, lambda shape: distorted_window(shape, seeds[0], params), params)
@@ -379,13 +481,19 @@ def eval_example(filename, index, record, problem, params):
     return (outputs[0], label), filename, index, problem
 
 
+def location(filename, index):
+    """Returns 'record INDEX of FILE' for a TFRecord record, the file name for an image file (index -1)."""
+    return tf.where(index < 0, filename,
+                    tf.strings.join(['record ', tf.strings.as_string(index), ' of ', filename]))
+
+
 def report_problems(dataset, skip_corrupt):
     """Fails on the first element with a problem (naming its file and record), or skips and counts them."""
     if not skip_corrupt:
         def fail_on_problem(payload, filename, index, problem):
             def fail():
-                message = tf.strings.join(['input_fn: record ', tf.strings.as_string(index), ' of ', filename,
-                                           ': ', problem, '; set skip_corrupt: true to skip such records'])
+                message = tf.strings.join(['input_fn: ', location(filename, index), ': ', problem,
+                                           '; set skip_corrupt: true to skip such records'])
                 with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
                     return tf.constant(False)
             checked = tf.cond(tf.equal(problem, ''), lambda: tf.constant(True), fail)
@@ -401,8 +509,8 @@ def report_problems(dataset, skip_corrupt):
 
     def log_skip(payload, filename, index, problem, skipped):
         def log():
-            tf.print(tf.strings.join(['input_fn: skipped record ', tf.strings.as_string(index), ' of ', filename,
-                                      ': ', problem, ' (', tf.strings.as_string(skipped), ' skipped so far)']),
+            tf.print(tf.strings.join(['input_fn: skipped ', location(filename, index), ': ', problem,
+                                      ' (', tf.strings.as_string(skipped), ' skipped so far)']),
                      output_stream=sys.stderr)
             return tf.constant(True)
         logged = tf.cond(tf.equal(problem, ''), lambda: tf.constant(False), log)
