@@ -7,6 +7,7 @@ the predictions.
 """
 import tensorflow as tf
 
+from library import distribution
 from project import optimization
 from project import visualize
 
@@ -53,16 +54,20 @@ def l2_loss(variables, factor):
     return factor * tf.add_n([tf.nn.l2_loss(tf.cast(weight, tf.float32)) for weight in weights])
 
 
-def weight_histogram_hook(variables, params):
-    """Returns a SummarySaverHook writing weight histograms every 10 summary steps."""
+def weight_histogram_hooks(variables, params):
+    """Returns [SummarySaverHook] writing weight histograms every 10 summary steps.
+
+    Only the chief writes them (other workers of a cluster skip summaries)."""
     collection = 'weight_histograms'
     for variable in variables:
         tf.compat.v1.summary.histogram(variable.name.replace(':', '_'), variable,
                                        collections=[collection])
-    return tf.estimator.SummarySaverHook(
+    summary_op = tf.compat.v1.summary.merge_all(collection)
+    if summary_op is None or not distribution.is_chief():
+        return []
+    return [tf.estimator.SummarySaverHook(
         save_steps=max(params['save_summary_steps'], 1) * HISTOGRAM_STEPS_FACTOR,
-        output_dir=params['model_dir'],
-        summary_op=tf.compat.v1.summary.merge_all(collection))
+        output_dir=params['model_dir'], summary_op=summary_op)]
 
 
 def predictions_of(logits, params):
@@ -125,5 +130,5 @@ def estimator_spec(network, features, labels, mode, params):
     tf.compat.v1.summary.image('inputs', (images + 1.0) / 2.0, max_outputs=IMAGE_SUMMARIES)
     return tf.estimator.EstimatorSpec(
         mode, loss=loss, train_op=train_op,
-        training_hooks=[weight_histogram_hook(network.trainable_variables, params)]
+        training_hooks=weight_histogram_hooks(network.trainable_variables, params)
         + visualize.summary_hooks(inspection, params))

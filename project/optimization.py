@@ -122,7 +122,9 @@ def minimize(loss, var_list, optimizer, params, update_ops=(), increment_global_
     the loss is known to be finite."""
     if not var_list:
         raise ValueError('nothing to train: the model has no trainable variables')
-    gradients = tf.gradients(loss, var_list)
+    # A v1 optimizer sums the replicas' gradients, so each replica takes its share of the loss.
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    gradients = tf.gradients(loss / replicas, var_list)
     clip_norm = params['gradient_clip_norm']
     if clip_norm > 0:
         gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
