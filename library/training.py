@@ -168,12 +168,37 @@ def report_final(metrics, snapshot, config):
         config['model_dir']))
 
 
+def total_train_steps(params, config):
+    """Returns the steps to train in all; a ConfigError when the training set size is unknown."""
+    total = params['total_train_steps']
+    if total is None:
+        raise config_lib.ConfigError(
+            'the number of training examples is unknown (no <name>.json next to train_files '
+            '%s): set max_train_steps' % config['train_files'])
+    return total
+
+
+def remove_checkpoint_leftovers(model_dir):
+    """Deletes the `<prefix>_temp` files a checkpoint write killed midway leaves (never read)."""
+    for leftover in tf.io.gfile.glob(best_snapshot.join(model_dir, 'model.ckpt-*_temp*')):
+        if tf.io.gfile.isdir(leftover):
+            tf.io.gfile.rmtree(leftover)
+        else:
+            tf.io.gfile.remove(leftover)
+
+
+def run_training(config, loop, evaluate):
+    """Runs this process's cluster task under TF_CONFIG, else `loop(config)` holding the run lock."""
+    if distribution.cluster_task() is not None:
+        return run_cluster_task(config, evaluate=evaluate)
+    with run_lock.RunLock(config['model_dir']):
+        remove_checkpoint_leftovers(config['model_dir'])
+        return loop(config)
+
+
 def train_and_evaluate(args, config):
     """Trains epochs_between_evals epochs at a time, evaluating and snapshotting after each."""
-    if distribution.cluster_task() is not None:
-        return run_cluster_task(config, evaluate=True)
-    with run_lock.RunLock(config['model_dir']):
-        return train_evaluate_loop(config)
+    return run_training(config, train_evaluate_loop, evaluate=True)
 
 
 def train_evaluate_loop(config):
@@ -181,11 +206,7 @@ def train_evaluate_loop(config):
     estimator, params = estimator_lib.make_estimator(config)
     snapshot = make_snapshot(config, params)
     estimator_lib.save_config(config)
-    total = params['total_train_steps']
-    if total is None:
-        raise config_lib.ConfigError(
-            'the number of training examples is unknown (no <name>.json next to train_files '
-            '%s): set max_train_steps' % config['train_files'])
+    total = total_train_steps(params, config)
     epoch_steps = params['steps_per_epoch']
     interval = config['epochs_between_evals'] * epoch_steps if epoch_steps else total
     if interval < 1:
@@ -269,21 +290,14 @@ def run_cluster_task(config, evaluate):
 
 def train(args, config):
     """Trains up to train_epochs (or max_train_steps) without evaluating."""
-    if distribution.cluster_task() is not None:
-        return run_cluster_task(config, evaluate=False)
-    with run_lock.RunLock(config['model_dir']):
-        return train_loop(config)
+    return run_training(config, train_loop, evaluate=False)
 
 
 def train_loop(config):
     """The body of train, run while holding model_dir's run lock."""
     estimator, params = estimator_lib.make_estimator(config)
     estimator_lib.save_config(config)
-    total = params['total_train_steps']
-    if total is None:
-        raise config_lib.ConfigError(
-            'the number of training examples is unknown (no <name>.json next to train_files '
-            '%s): set max_train_steps' % config['train_files'])
+    total = total_train_steps(params, config)
     step = current_step(config['model_dir'])
     if step >= total:
         say('training already finished at step %d of %d in %s' % (step, total,
