@@ -118,7 +118,8 @@ class KeyRule:
             return 'must be one of %s, got %r' % ('|'.join(map(str, self.choices)), value)
         for operator, bound in self.bounds:
             if not COMPARISONS[operator](value, bound):
-                return 'must be %s %g, got %r' % (operator, bound, value)
+                shown = int(bound) if bound.is_integer() else bound
+                return 'must be %s %s, got %r' % (operator, shown, value)
         return None
 
 
@@ -365,6 +366,12 @@ def parse(argv=None, prog='run.py', description=None, add_extra_arguments=lambda
     values['hyperparameter_file'] = hyper_file.path
     command = shlex.join(['python', prog] + argv)
     return args, Config(values, origins, command, hyper_file.defaults)
+
+
+def to_flags(values):
+    """Returns the command-line flags ['--key', 'value', ...] that set `values` (None values left out)."""
+    return [part for key, value in values.items() if value is not None
+            for part in ('--' + key, str(value))]
 
 
 def saved_files(config):

@@ -149,7 +149,7 @@ def test_train_and_evaluate_from_folders(shapes_tfrecords, tmp_path):
              'eval_files': shapes_folder(shapes_tfrecords, 'test'), 'image_size': 24, 'cnn_filters': '[4, 8]',
              'train_batch_size': 20, 'eval_batch_size': 24, 'train_epochs': 1, 'balance_classes': 'true',
              'best_metric': 'accuracy', 'best_mode': 'max', 'random_seed': 0, 'save_summary_steps': 1000}
-    argv = [part for key, value in flags.items() for part in ('--' + key, str(value))]
+    argv = config_lib.to_flags(flags)
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
         assert run.main(argv) == 0

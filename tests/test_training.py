@@ -14,6 +14,7 @@ import tensorflow as tf
 from PIL import Image
 
 import run
+from library import config as config_lib
 from library import dataset_info, tfrecord_schema
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,11 +46,7 @@ def tiny_flags(data, model_dir, **overrides):
         'save_summary_steps': 1000, 'log_step_count_steps': 8, 'shuffle_buffer': 64,
     }
     flags.update(overrides)
-    argv = []
-    for key, value in flags.items():
-        if value is not None:
-            argv += ['--' + key, str(value)]
-    return argv
+    return config_lib.to_flags(flags)
 
 
 def build_once(tmp_path_factory, name, build):

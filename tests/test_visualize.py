@@ -24,10 +24,7 @@ def tiny_train_flags(data, model_dir, **overrides):
              'save_summary_steps': 1, 'random_seed': 0, 'log_step_count_steps': 100,
              'visualize_layers': '[conv1, features/pool]'}
     flags.update(overrides)
-    argv = []
-    for key, value in flags.items():
-        argv += ['--' + key, str(value)]
-    return argv
+    return config_lib.to_flags(flags)
 
 
 def image_summaries(model_dir):

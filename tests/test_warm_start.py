@@ -25,9 +25,7 @@ def train(model_dir, train_files, eval_files, **overrides):
              'learning_rate': 0.05, 'save_summary_steps': 1000, 'log_step_count_steps': 100,
              'best_metric': 'accuracy', 'best_mode': 'max'}
     flags.update(overrides)
-    argv = []
-    for key, value in flags.items():
-        argv += ['--' + key, str(value)]
+    argv = config_lib.to_flags(flags)
     with contextlib.redirect_stdout(io.StringIO()):
         return run.main(argv)
 

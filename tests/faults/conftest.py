@@ -15,6 +15,8 @@ import time
 import pytest
 import tensorflow as tf
 
+from library import config as config_lib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT = 120
 TRAIN_EXAMPLES = 60  # the shapes_tfrecords training set: 3 classes x 20
@@ -34,11 +36,7 @@ def tiny_flags(data, model_dir, **overrides):
         'best_metric': 'loss', 'best_mode': 'min', 'keep_best_max': 2,
     }
     flags.update(overrides)
-    argv = []
-    for key, value in flags.items():
-        if value is not None:
-            argv += ['--' + key, str(value)]
-    return argv
+    return config_lib.to_flags(flags)
 
 
 class Tool:
