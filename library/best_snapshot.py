@@ -80,9 +80,14 @@ def utc_now():
 def write_atomically(path, text):
     """Writes `text` to `path` through a temporary file and a rename."""
     temporary = '%s%s%s' % (path, TEMPORARY_PREFIX, uuid.uuid4().hex)
-    with tf.io.gfile.GFile(temporary, 'w') as stream:
-        stream.write(text)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    try:
+        with tf.io.gfile.GFile(temporary, 'w') as stream:
+            stream.write(text)
+        tf.io.gfile.rename(temporary, path, overwrite=True)
+    except tf.errors.OpError:
+        if tf.io.gfile.exists(temporary):
+            tf.io.gfile.remove(temporary)
+        raise
 
 
 def read_record(best_dir):

@@ -26,6 +26,23 @@ def shard_glob(tfrecord_dir, name):
     return os.path.join(tfrecord_dir, '%s-?????-of-?????%s' % (name, SHARD_SUFFIX))
 
 
+def missing_shards(paths):
+    """Returns the paths of shards absent from the NAME-xxxxx-of-NNNNN.tfrecord sets that `paths` hold.
+
+    A set with a missing shard is the output of a conversion that was cut off
+    or of an incomplete copy; reading it would silently train on part of the data.
+    """
+    present = {}
+    for path in paths:
+        match = SHARD_NAME.match(os.path.basename(path))
+        if match:
+            key = (os.path.dirname(path), match.group('name'), int(match.group('total')))
+            present.setdefault(key, set()).add(int(match.group('index')))
+    return [os.path.join(folder, shard_file_name(name, index, total))
+            for (folder, name, total), indices in sorted(present.items())
+            for index in range(total) if index not in indices]
+
+
 def info_path(tfrecord_dir, name):
     """Returns the path of the json that describes dataset `name` in `tfrecord_dir`."""
     return os.path.join(tfrecord_dir, name + '.json')

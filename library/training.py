@@ -81,16 +81,23 @@ def say(text):
 
 
 def train_until(estimator, params, start_step, target_step):
-    """Trains from `start_step` to global step `target_step` (whole epochs of input)."""
+    """Trains from `start_step` to global step `target_step` (whole epochs of input).
+
+    When the input ends before `target_step` (records skipped with skip_corrupt
+    make an epoch shorter than its counted steps), training reads it again.
+    """
     epoch_steps = params['steps_per_epoch']
-    epochs = math.ceil((target_step - start_step) / epoch_steps) if epoch_steps else None
-    estimator.train(functools.partial(project_input_fn.input_fn, epochs=epochs),
-                    max_steps=target_step, hooks=profiling.profiler_hooks(params))
-    reached = current_step(estimator.model_dir)
-    if reached <= start_step:
-        raise RuntimeError('training made no progress from step %d: the training input (%s) '
-                           'ended at once' % (start_step, params['train_files']))
-    return reached
+    step = start_step
+    while step < target_step:
+        epochs = math.ceil((target_step - step) / epoch_steps) if epoch_steps else None
+        estimator.train(functools.partial(project_input_fn.input_fn, epochs=epochs),
+                        max_steps=target_step, hooks=profiling.profiler_hooks(params))
+        reached = current_step(estimator.model_dir)
+        if reached <= step:
+            raise RuntimeError('training made no progress from step %d: the training input (%s) '
+                               'ended at once' % (step, params['train_files']))
+        step = reached
+    return step
 
 
 def evaluate_checkpoint(estimator, params, checkpoint, name=None):
@@ -205,7 +212,6 @@ def train_evaluate_loop(config):
     """The body of train_and_evaluate, run while holding model_dir's run lock."""
     estimator, params = estimator_lib.make_estimator(config)
     snapshot = make_snapshot(config, params)
-    estimator_lib.save_config(config)
     total = total_train_steps(params, config)
     epoch_steps = params['steps_per_epoch']
     interval = config['epochs_between_evals'] * epoch_steps if epoch_steps else total
@@ -218,6 +224,7 @@ def train_evaluate_loop(config):
     without_improvement = evaluations_since_best(snapshot, step, interval)
     metrics = None
     try:
+        estimator_lib.save_config(config)
         while step < total:
             step = train_until(estimator, params, step, min((step // interval + 1) * interval,
                                                             total))
@@ -296,7 +303,6 @@ def train(args, config):
 def train_loop(config):
     """The body of train, run while holding model_dir's run lock."""
     estimator, params = estimator_lib.make_estimator(config)
-    estimator_lib.save_config(config)
     total = total_train_steps(params, config)
     step = current_step(config['model_dir'])
     if step >= total:
@@ -304,6 +310,7 @@ def train_loop(config):
                                                                    config['model_dir']))
         return 0
     try:
+        estimator_lib.save_config(config)
         step = train_until(estimator, params, step, total)
     except (tf.estimator.NanLossDuringTrainingError, tf.errors.OpError) as error:
         return report_stop(error, config['model_dir'])

@@ -99,7 +99,11 @@ def check_params(params):
 
 
 def matching_files(patterns, key):
-    """Returns the sorted files matching the comma-separated `patterns` of config key `key`."""
+    """Returns the sorted files matching the comma-separated `patterns` of config key `key`.
+
+    A wildcard pattern that matches part of a NAME-xxxxx-of-NNNNN set (a cut-off
+    conversion or copy) is an error; a file named exactly is read as asked.
+    """
     files = []
     for pattern in [part.strip() for part in str(patterns or '').split(',') if part.strip()]:
         if tf.io.gfile.isdir(pattern):
@@ -108,6 +112,10 @@ def matching_files(patterns, key):
         matched = tf.io.gfile.glob(pattern)
         if not matched:
             raise ConfigError('%s: no files match %r' % (key, pattern))
+        missing = dataset_info.missing_shards(matched) if any(char in pattern for char in '*?[') else []
+        if missing:
+            raise ConfigError('%s: the shard set is incomplete, %s is missing (%d missing in all); rerun '
+                              'convert_dataset.py or copy the whole set' % (key, missing[0], len(missing)))
         files.extend(matched)
     if not files:
         raise ConfigError('%s: expected a TFRecord file pattern, got %r' % (key, patterns))
@@ -144,10 +152,10 @@ def training_dataset(params, input_context, batch_size, epochs):
     seed = run_seed(params)
     if image_folders.is_image_folder(params['train_files']):
         check_folder_input(params, 'train_files')
-        examples = report_problems(folder_training_elements(params, input_context, seed, epochs).map(
-            lambda filename, index, source, problem, epoch: train_example_from_record(
-                filename, index, source, problem, epoch, seed, params),
-            num_parallel_calls=AUTOTUNE), params['skip_corrupt'])
+        examples = checked_map(folder_training_elements(params, input_context, seed, epochs),
+                               lambda filename, index, source, problem, epoch: train_example_from_record(
+                                   filename, index, source, problem, epoch, seed, params),
+                               params['skip_corrupt'])
         return examples.batch(batch_size, drop_remainder=True)
     if params['balance_classes']:
         raise ConfigError('balance_classes: true needs an image folder in train_files (class sub-folders), '
@@ -158,16 +166,12 @@ def training_dataset(params, input_context, batch_size, epochs):
     if cache is None:
         examples = read_records(files, input_context, training=True, seed=seed, epochs=epochs).shuffle(
             shuffle_buffer, seed=seed % (2 ** 31), reshuffle_each_iteration=True)
-        examples = report_problems(examples.map(
-            lambda filename, index, record, problem, epoch: train_example_from_record(
-                filename, index, record, problem, epoch, seed, params),
-            num_parallel_calls=AUTOTUNE), params['skip_corrupt'])
+        examples = checked_map(examples, lambda filename, index, record, problem, epoch: train_example_from_record(
+            filename, index, record, problem, epoch, seed, params), params['skip_corrupt'])
     else:
-        cached = report_problems(
-            read_records(files, input_context, training=True, seed=seed, epochs=1).map(
-                lambda filename, index, record, problem, epoch: decode_for_cache(
-                    filename, index, record, problem, params),
-                num_parallel_calls=AUTOTUNE),
+        cached = checked_map(
+            read_records(files, input_context, training=True, seed=seed, epochs=1),
+            lambda filename, index, record, problem, epoch: decode_for_cache(filename, index, record, problem, params),
             params['skip_corrupt']).cache(cache)
         epoch_numbers = tf.data.Dataset.range(epochs) if epochs is not None else tf.data.Dataset.counter()
         examples = epoch_numbers.flat_map(lambda epoch: tf.data.Dataset.zip((
@@ -188,10 +192,8 @@ def evaluation_dataset(params, input_context, batch_size):
         files = matching_files(params['eval_files'], 'eval_files')
         cache = cache_setting(params, files, training=False, input_context=input_context)
         elements = read_records(files, input_context, training=False, seed=0, epochs=1)
-    examples = report_problems(
-        elements.map(
-            lambda filename, index, record, problem, epoch: eval_example(filename, index, record, problem, params),
-            num_parallel_calls=AUTOTUNE),
+    examples = checked_map(
+        elements, lambda filename, index, record, problem, epoch: eval_example(filename, index, record, problem, params),
         params['skip_corrupt'])
     if cache is not None:
         examples = examples.cache(cache)
@@ -316,27 +318,32 @@ def read_records(files, input_context, training, seed, epochs):
 
 def read_file(filename, size, epoch):
     """Returns (filename, index, record, problem, epoch) of one shard; a shard whose records do not
-    account for all of its bytes (truncated or corrupt framing) ends with an element naming that."""
+    account for all of its bytes (truncated or corrupt framing) ends with an element naming that.
+
+    One scan counts the bytes; an end marker after the last record either
+    becomes that element or ends the shard (take_while), so no further
+    per-record stage is needed.
+    """
     records = tf.data.TFRecordDataset(filename, buffer_size=READ_BUFFER_BYTES).ignore_errors(log_warning=True)
-    marked = records.map(lambda record: (record, False)).concatenate(
+    marked = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensors(False).repeat())).concatenate(
         tf.data.Dataset.from_tensors((tf.constant(b''), True)))
+    size = tf.cast(size, tf.int64)
 
     def account(state, element):
         index, consumed = state
         record, is_end = element
+        truncated = tf.logical_and(is_end, tf.not_equal(consumed, size))
         problem = tf.cond(
-            tf.logical_and(is_end, tf.not_equal(consumed, tf.cast(size, tf.int64))),
+            truncated,
             lambda: tf.strings.format('the shard is truncated or corrupt after record {} (read {} of {} bytes)',
                                       (index - 1, consumed, size)),
             lambda: tf.constant(''))
         next_state = (index + 1, consumed + tf.cast(tf.strings.length(record), tf.int64) + RECORD_OVERHEAD_BYTES)
-        return next_state, (filename, index, record, problem, is_end)
+        return next_state, (filename, index, record, problem, epoch, tf.logical_and(is_end, tf.logical_not(truncated)))
 
     numbered = marked.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), account)
-    return numbered.filter(
-        lambda filename_, index, record, problem, is_end: tf.logical_or(
-            tf.logical_not(is_end), tf.strings.length(problem) > 0)).map(
-        lambda filename_, index, record, problem, is_end: (filename_, index, record, problem, epoch))
+    return numbered.take_while(lambda filename_, index, record, problem, epoch_, complete: tf.logical_not(complete)).map(
+        lambda filename_, index, record, problem, epoch_, complete: (filename_, index, record, problem, epoch_))
 
 
 # ---------------------------------------------------------------- one example
@@ -373,12 +380,14 @@ def image_problem(encoded, label, params):
     label_ok = tf.greater_equal(label, schema.UNLABELLED)
     if num_classes:
         label_ok = tf.logical_and(label_ok, tf.less(label, num_classes))
-    return tf.where(
-        tf.equal(tf.strings.length(encoded), 0), 'no image bytes under image/encoded or image',
-        tf.where(tf.logical_not(known_format), 'not a JPEG, PNG, GIF or BMP image',
-                 tf.where(label_ok, '', tf.strings.format(
-                     'label {} outside 0..{} (num_classes {})',
-                     (label, (num_classes or 1) - 1, num_classes or 0)))))
+
+    def describe():
+        return tf.where(
+            tf.equal(tf.strings.length(encoded), 0), 'no image bytes under image/encoded or image',
+            tf.where(tf.logical_not(known_format), 'not a JPEG, PNG, GIF or BMP image',
+                     tf.strings.format('label {} outside 0..{} (num_classes {})',
+                                       (label, (num_classes or 1) - 1, num_classes or 0))))
+    return tf.cond(tf.logical_and(known_format, label_ok), lambda: tf.constant(''), describe)
 
 
 def looks_complete(encoded):
@@ -419,7 +428,7 @@ def checked_example(filename, index, record, problem, load, fallback, params):
 
     `record` is a serialized Example, or the (encoded image, label) pair of a
     file from an image folder. `load(encoded, key)` returns a tuple like
-    `fallback`, which stands in when the record has a problem; report_problems
+    `fallback`, which stands in when the record has a problem; checked_map
     then fails or skips it.
     """
     if isinstance(record, tuple):
@@ -487,20 +496,33 @@ def location(filename, index):
                     tf.strings.join(['record ', tf.strings.as_string(index), ' of ', filename]))
 
 
-def report_problems(dataset, skip_corrupt):
-    """Fails on the first element with a problem (naming its file and record), or skips and counts them."""
-    if not skip_corrupt:
-        def fail_on_problem(payload, filename, index, problem):
-            def fail():
-                message = tf.strings.join(['input_fn: ', location(filename, index), ': ', problem,
-                                           '; set skip_corrupt: true to skip such records'])
-                with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
-                    return tf.constant(False)
-            checked = tf.cond(tf.equal(problem, ''), lambda: tf.constant(True), fail)
-            with tf.control_dependencies([checked]):
-                return tf.nest.map_structure(tf.identity, payload)
-        return dataset.map(fail_on_problem, num_parallel_calls=AUTOTUNE)
+def checked_map(elements, example_fn, skip_corrupt):
+    """Maps `example_fn` (element -> (payload, filename, index, problem)) over `elements` and keeps the payloads.
 
+    The first element with a problem fails the pipeline, naming its file and
+    record, inside the same parallel map; with `skip_corrupt` such elements are
+    skipped and counted instead.
+    """
+    if not skip_corrupt:
+        return elements.map(lambda *element: payload_or_failure(*example_fn(*element)),
+                            num_parallel_calls=AUTOTUNE)
+    return skipping_problems(elements.map(example_fn, num_parallel_calls=AUTOTUNE))
+
+
+def payload_or_failure(payload, filename, index, problem):
+    """Returns `payload`, or fails with 'input_fn: <location>: <problem>' when there is a problem."""
+    def fail():
+        message = tf.strings.join(['input_fn: ', location(filename, index), ': ', problem,
+                                   '; set skip_corrupt: true to skip such records'])
+        with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
+            return tf.constant(False)
+    checked = tf.cond(tf.equal(problem, ''), lambda: tf.constant(True), fail)
+    with tf.control_dependencies([checked]):
+        return tf.nest.map_structure(tf.identity, payload)
+
+
+def skipping_problems(dataset):
+    """Drops the (payload, filename, index, problem) elements with a problem, logging each with a running count."""
     def count(skipped, element):
         payload, filename, index, problem = element
         bad = tf.not_equal(problem, '')
@@ -633,7 +655,7 @@ def cached_side(params):
 def example_seeds(key, epoch, seed):
     """Returns 3 stateless seeds (crop, flip, colour) for one example in one epoch."""
     mixed = tf.bitwise.bitwise_xor(tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64) * 0x9E3779B97F4A7C)
-    return tf.random.experimental.stateless_split(tf.stack([mixed, key]), num=3)
+    return tf.stack([tf.stack([mixed + stream, key]) for stream in range(3)])
 
 
 def augment(image, seeds, params):

@@ -258,6 +258,15 @@ def test_a_pattern_without_files_is_a_config_error_naming_it(mixed_records):
         input_lib.input_fn(TRAIN, params)
 
 
+def test_a_shard_set_with_a_missing_shard_is_refused_naming_it(tmp_path):
+    for index in (0, 2):
+        (tmp_path / ('train-%05d-of-00003.tfrecord' % index)).write_bytes(b'')
+    params = make_params(str(tmp_path / 'train-*.tfrecord'))
+    with pytest.raises(ConfigError, match=r'train_files: the shard set is incomplete, \S+'
+                                          r'train-00001-of-00003.tfrecord is missing'):
+        input_lib.input_fn(TRAIN, params)
+
+
 def test_input_context_shards_files_and_splits_the_batch(mixed_records):
     parts = []
     for pipeline in range(2):

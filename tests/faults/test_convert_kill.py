@@ -48,8 +48,6 @@ def test_killed_conversion_is_refused_by_training_and_the_rerun_completes(
     assert sum(1 for _ in records) == 60
 
 
-@pytest.mark.xfail(strict=True, reason='project/input_fn.py reads a NAME-xxxxx-of-NN shard set '
-                   'without checking that all NN shards exist (fix reported to the lead)')
 def test_incomplete_shard_set_is_refused_even_with_num_classes_given(
         killed_conversion, shapes_tfrecords, tmp_path, capfd):
     data = dict(shapes_tfrecords, train_files=killed_conversion['pattern'])

@@ -81,3 +81,15 @@ def test_shard_larger_than_the_disk_allows_is_an_error_and_keeps_earlier_output(
     after = {path: open(path, 'rb').read() for path in glob.glob(os.path.join(out, '*'))}
     assert after == before
     assert not [name for name in os.listdir(out) if name.startswith('.')]
+
+
+def test_disk_full_when_the_run_saves_its_config_is_one_line_and_leaves_no_partial_file(
+        shapes_tfrecords, small_disk, tool):
+    model_dir = str(small_disk / 'model')
+    fill(small_disk, leave_bytes=4096)  # room for the run lock, not for config.yaml
+    run = tool('run', tiny_flags(shapes_tfrecords, model_dir))
+    assert run.wait() == 1, run.describe()
+    message = run.stderr.strip().splitlines()[-1]
+    assert message.startswith('run.py: error: ') and 'No space left on device' in message
+    assert 'Traceback' not in run.stderr
+    assert not [name for name in os.listdir(model_dir) if name.startswith('config.yaml')]
