@@ -34,6 +34,7 @@ CHUNK_SIZE = 8
 CHUNKS_IN_FLIGHT_PER_WORKER = 4
 PROGRESS_STEPS = 10
 JPEG_CHECK_RATIO = 8
+CHECKS_IN_FLIGHT = 2
 
 
 def parse_resize(text):
@@ -69,26 +70,50 @@ def encode_options(image_format, quality, max_edge, resize, channels):
                          resize=tuple(resize) if resize else None, channels=channels)
 
 
-def tensorflow_decode_error(result):
-    """Returns why TensorFlow cannot decode `result` to its stated shape, or None.
+def decode_problem(error):
+    """Returns the first line of a TensorFlow decode error, without its op annotations."""
+    message = re.sub(r'\{\{.*?\}\}|\[Op:\w+\]', '', error.message).strip()
+    return 'TensorFlow cannot decode it: %s' % message.splitlines()[0]
+
+
+def expected_decoded_shape(result):
+    """Returns the [height, width, channels] TensorFlow's check decodes `result` to (JPEGs at 1/8 scale)."""
+    if result.image_format == 'jpeg':
+        return [-(-result.height // JPEG_CHECK_RATIO), -(-result.width // JPEG_CHECK_RATIO), result.channels]
+    return [result.height, result.width, result.channels]
+
+
+@tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.bool)])
+def decoded_shapes(data, is_jpeg):
+    """Decodes every image of a chunk with TensorFlow's own decoders; returns their [N, 3] shapes.
 
     JPEGs are decoded at 1/8 scale: libjpeg still entropy-decodes every block
     (so corrupt or truncated data fails just the same) but skips most of the
-    inverse DCT, which keeps this check cheap in the one process that writes.
+    inverse DCT. One call per chunk keeps the per-image cost in C++.
     """
-    expected = [result.height, result.width, result.channels]
+    def shape_of(encoded_and_jpeg):
+        encoded, jpeg = encoded_and_jpeg
+        return tf.cond(jpeg, lambda: tf.shape(tf.io.decode_jpeg(encoded, ratio=JPEG_CHECK_RATIO)),
+                       lambda: tf.shape(tf.io.decode_png(encoded)))
+    return tf.map_fn(shape_of, (data, is_jpeg), fn_output_signature=tf.TensorSpec([3], tf.int32),
+                     parallel_iterations=CHUNK_SIZE)
+
+
+def tensorflow_decode_errors(results):
+    """Returns, for each Encoded result, why TensorFlow cannot decode it to its stated shape, or None."""
     try:
-        if result.image_format == 'jpeg':
-            image = tf.io.decode_jpeg(result.data, ratio=JPEG_CHECK_RATIO)
-            expected[:2] = [-(-size // JPEG_CHECK_RATIO) for size in expected[:2]]
-        else:
-            image = tf.io.decode_png(result.data)
+        shapes = decoded_shapes(tf.constant([result.data for result in results], tf.string),
+                                tf.constant([result.image_format == 'jpeg' for result in results])).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-        message = re.sub(r'\{\{.*?\}\}|\[Op:\w+\]', '', error.message).strip()
-        return 'TensorFlow cannot decode it: %s' % message.splitlines()[0]
-    if image.shape.as_list() != expected:
-        return 'TensorFlow decodes it to shape %s instead of %s' % (image.shape.as_list(), expected)
-    return None
+        if len(results) == 1:
+            return [decode_problem(error)]
+        return [reason for result in results for reason in tensorflow_decode_errors([result])]
+    reasons = []
+    for result, shape in zip(results, shapes.tolist()):
+        expected = expected_decoded_shape(result)
+        reasons.append(None if shape == expected else
+                       'TensorFlow decodes it to shape %s instead of %s' % (shape, expected))
+    return reasons
 
 
 class ShardWriter:
@@ -241,31 +266,37 @@ def encoded_chunks(items, options, num_workers):
             yield chunk, result.get()
 
 
-def checked_result(result, options):
-    """Returns `result` once TensorFlow decodes it, re-encoding a passthrough it rejects."""
-    if result.skip_reason:
-        return result
-    reason = tensorflow_decode_error(result)
-    if reason and result.passthrough:
-        result = encode_file(result.data, options, force_reencode=True)
-        reason = result.skip_reason or tensorflow_decode_error(result)
-    if reason:
-        return result._replace(skip_reason=reason)
-    return result
+def checked_results(results, options):
+    """Returns `results` once TensorFlow decodes them, re-encoding a passthrough it rejects."""
+    to_check = [index for index, result in enumerate(results) if not result.skip_reason]
+    checked = list(results)
+    reasons = tensorflow_decode_errors([results[index] for index in to_check]) if to_check else []
+    for index, reason in zip(to_check, reasons):
+        result = results[index]
+        if reason and result.passthrough:
+            result = encode_file(result.data, options, force_reencode=True)
+            reason = result.skip_reason or tensorflow_decode_errors([result])[0]
+        checked[index] = result._replace(skip_reason=reason) if reason else result
+    return checked
 
 
 def checked_chunks(items, options, num_workers):
     """Yields (items, checked Encoded results) chunk by chunk, in input order.
 
-    Workers encode; here `num_workers` threads run the TensorFlow checks
-    (its decoders release the GIL), so passthrough runs are not held up by
-    one core.
+    Workers encode; a thread here runs the TensorFlow check of one chunk while
+    this thread writes the one before (the decoders release the GIL).
     """
-    check = functools.partial(checked_result, options=options)
-    with concurrent.futures.ThreadPoolExecutor(max(1, num_workers)) as checker:
+    with concurrent.futures.ThreadPoolExecutor(1) as checker:
         with contextlib.closing(encoded_chunks(items, options, num_workers)) as chunks:
+            pending = collections.deque()
             for chunk, results in chunks:
-                yield chunk, list(checker.map(check, results))
+                pending.append((chunk, checker.submit(checked_results, results, options)))
+                if len(pending) > CHECKS_IN_FLIGHT:
+                    chunk, future = pending.popleft()
+                    yield chunk, future.result()
+            while pending:
+                chunk, future = pending.popleft()
+                yield chunk, future.result()
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from PIL import Image
 from library import convert, dataset_info, demo_data
 from library import tfrecord_schema as schema
 from library.config import ConfigError
+from library.image_files import encode_file
 
 
 def image_bytes(image, image_format, **save_options):
@@ -429,3 +430,19 @@ def test_input_and_output_may_live_on_any_tensorflow_file_system(tmp_path):
     assert (local_to_ram['count'], ram_to_ram['count']) == (1, 1)
     assert dataset_info.load('ram://convert_test/out/ram-*.tfrecord')['classes'] == ['dog']
     assert list(read_records('ram://convert_test/out/local-*.tfrecord')) == ['cat/a.jpg']
+
+
+def test_tensorflow_check_of_a_chunk_finds_the_one_record_its_decoder_rejects():
+    options = convert.encode_options('jpeg', 95, None, None, None)
+    good = image_bytes(noise_image(40, 24, seed=5), 'JPEG', quality=90)
+    cut = image_bytes(noise_image(64, 64, seed=6), 'JPEG', quality=90)[:1500]
+    png = image_bytes(noise_image(8, 8, 'L', seed=7), 'PNG')
+    results = [encode_file(data, options) for data in (good, cut, png)]
+    assert [result.passthrough for result in results] == [True, True, False]
+
+    checked = convert.checked_results(results, options)
+    assert checked[0] == results[0] and checked[2] == results[2]
+    assert checked[1].skip_reason and 'truncated' in checked[1].skip_reason
+    assert convert.tensorflow_decode_errors([results[0], results[2]]) == [None, None]
+    wrong_size = results[0]._replace(width=41)
+    assert 'instead of [3, 6, 3]' in convert.tensorflow_decode_errors([wrong_size])[0]
