@@ -38,6 +38,7 @@ SETUPS = [
     ('parameter_server', '2 workers + 1 ps, asynchronous, 32 per update',
      ['--workers', '2', '--ps', '1'], []),
 ]
+QUICK_SETUPS = 2  # quick mode: one worker against two synchronous workers
 GPU_SETUPS = [
     ('gpu_prefetch', '1 GPU, prefetch_to_device /gpu:0', None, ['--prefetch_to_device', '/gpu:0']),
     ('gpu_no_prefetch', '1 GPU, prefetch_to_device none', None, ['--prefetch_to_device', 'none']),
@@ -77,7 +78,7 @@ def measure_setup(context, key, label, launcher, arguments):
 def run(context):
     measurements, failures = [], []
     gpus = visible_gpus(context)
-    setups = SETUPS + (GPU_SETUPS if gpus else [])
+    setups = (SETUPS[:QUICK_SETUPS] if context.quick else SETUPS) + (GPU_SETUPS if gpus else [])
     for key, label, launcher, arguments in setups:
         try:
             measurements.append(measure_setup(context, key, label, launcher, arguments))
@@ -97,6 +98,9 @@ def run(context):
         'Batch rule: train_batch_size is the global batch; with k times the batch, use k times '
         'the learning rate (see docs/distributed.md).',
     ]
+    if context.quick:
+        notes += ['Quick mode measures the first %d setups only; the full mode adds %s.' % (
+            QUICK_SETUPS, ', '.join(label for _, label, _, _ in SETUPS[QUICK_SETUPS:]))]
     if not gpus:
         notes += ['No GPU on this machine: the 1-GPU rows (with and without '
                       'prefetch_to_device) were not measured; they appear when a GPU is visible.']

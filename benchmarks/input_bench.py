@@ -36,7 +36,10 @@ PIPELINES = [
      'decode_and_crop_jpeg of the random window at a reduced DCT scale when it is large, resize, flip, '
      'shuffle, from the TFRecords'),
     ('input.limit', 'necessary-work limit',
-     'decode_and_crop_jpeg of the same kind of windows + resize only, parallel map, records in memory'),
+     'only the records read from the same shards, the JPEG taken out, decode_and_crop_jpeg of the same '
+     'kind of windows and the resize, in one parallel map'),
+    ('input.limit_in_memory', 'necessary-work limit, JPEGs in memory',
+     'the same decode and resize of JPEGs already in memory (not even the records read)'),
     ('input.classic_parallel', 'classic pipeline, parallel map',
      'full decode_jpeg, resize to 256, random_crop, flip, from the TFRecords'),
     ('input.classic_serial', 'classic pipeline, serial map', 'the same with a serial map'),
@@ -57,8 +60,8 @@ def bench_params(pattern, **overrides):
     return params
 
 
-def limit_dataset(images, params):
-    """The necessary work only: decode_and_crop_jpeg of Inception-style windows plus the resize, in memory."""
+def limit_window_decoder(params):
+    """Returns the necessary work for one JPEG: decode_and_crop_jpeg of an Inception-style window, resize."""
     def decode_window(encoded):
         shape = tf.io.extract_jpeg_shape(encoded)
         begin, size, _ = tf.image.sample_distorted_bounding_box(
@@ -68,8 +71,27 @@ def limit_dataset(images, params):
         window = tf.stack([begin[0], begin[1], size[0], size[1]])
         image = tf.io.decode_and_crop_jpeg(encoded, window, channels=3)
         return tf.image.resize(image, [OUTPUT_SIDE, OUTPUT_SIDE])
+    return decode_window
+
+
+def limit_dataset(pattern, params):
+    """The necessary work only, on the same shards: read the records, take out the JPEG, decode its window, resize."""
+    decode_window = limit_window_decoder(params)
+
+    def record_window(record):
+        return decode_window(tf.io.parse_single_example(
+            record, {schema.ENCODED: tf.io.FixedLenFeature([], tf.string)})[schema.ENCODED])
+    records = tf.data.Dataset.from_tensor_slices(tf.io.gfile.glob(pattern)).repeat().interleave(
+        tf.data.TFRecordDataset, num_parallel_calls=AUTOTUNE, deterministic=False)
+    return records.map(record_window, num_parallel_calls=AUTOTUNE).batch(
+        BATCH, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def in_memory_limit_dataset(images, params):
+    """The same work on JPEGs already in memory: not even the records are read."""
     return (tf.data.Dataset.from_tensor_slices(images).repeat()
-            .map(decode_window, num_parallel_calls=AUTOTUNE).batch(BATCH, drop_remainder=True).prefetch(AUTOTUNE))
+            .map(limit_window_decoder(params), num_parallel_calls=AUTOTUNE)
+            .batch(BATCH, drop_remainder=True).prefetch(AUTOTUNE))
 
 
 def classic_dataset(pattern, parallel):
@@ -142,7 +164,9 @@ def measure(context):
     for _ in range(context.repeats):
         runs['input.train'].append(images_per_second(
             project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, params), warm_up, batches))
-        runs['input.limit'].append(images_per_second(limit_dataset(images, params), warm_up, batches))
+        runs['input.limit'].append(images_per_second(limit_dataset(pattern, params), warm_up, batches))
+        runs['input.limit_in_memory'].append(images_per_second(in_memory_limit_dataset(images, params),
+                                                               warm_up, batches))
         runs['input.classic_parallel'].append(images_per_second(classic_dataset(pattern, True), warm_up, batches))
         runs['input.classic_serial'].append(images_per_second(classic_dataset(pattern, False), 1,
                                                               max(2, batches // 4)))
@@ -161,8 +185,8 @@ def described(pipelines):
 def tables(context):
     """Returns the input pipeline tables: training pipelines against the limit, then eval and cache."""
     found = measure(context)
-    train, limit, classic = (found[key].median for key in (
-        'input.train', 'input.limit', 'input.classic_parallel'))
+    train, limit, in_memory, classic = (found[key].median for key in (
+        'input.train', 'input.limit', 'input.limit_in_memory', 'input.classic_parallel'))
     cache1, cache2 = found['input.cache_epoch1'].median, found['input.cache_epoch2'].median
     setup = ('%d JPEGs from %s in TFRecord shards; output %dx%d, batch %d; median of %d '
              'repetition(s) taken round-robin, %d timed batches each after a warm-up.' % (
@@ -170,16 +194,16 @@ def tables(context):
                  BATCH, context.repeats, context.batches(6, 20)))
     return [
         common.rate_table('Input pipelines: training crops against the necessary-work limit',
-                          [found[key] for key, _, _ in PIPELINES[:4]], baseline_key='input.limit',
+                          [found[key] for key, _, _ in PIPELINES[:5]], baseline_key='input.limit',
                           name_column='pipeline', notes=[
-                              setup] + described(PIPELINES[:4]) + [
-                              'Training pipeline: %.2fx the necessary-work limit (target >= 0.9x), '
-                              '%.2fx the classic parallel pipeline (target >= 1.3x).' % (
-                                  train / limit, train / classic)]),
+                              setup] + described(PIPELINES[:5]) + [
+                              'Training pipeline: %.2fx the necessary-work limit (target >= 0.9x; '
+                              '%.2fx the limit on JPEGs already in memory), %.2fx the classic parallel '
+                              'pipeline (target >= 1.3x).' % (train / limit, train / in_memory, train / classic)]),
         common.rate_table('Input pipelines: evaluation and `cache: memory`',
-                          [found[key] for key, _, _ in PIPELINES[4:]],
+                          [found[key] for key, _, _ in PIPELINES[5:]],
                           baseline_key='input.cache_epoch1', name_column='pipeline',
-                          notes=described(PIPELINES[4:]) + [
+                          notes=described(PIPELINES[5:]) + [
                               'Second epoch with `cache: memory`: %.2fx the first.' % (cache2 / cache1)]),
     ]
 
