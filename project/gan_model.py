@@ -83,23 +83,35 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     training = mode == tf.estimator.ModeKeys.TRAIN
 
     def generate(latents, condition, is_training=False):
-        return gan_nets.generator(latents, condition, params, is_training, GENERATOR_SCOPE)
+        return gan_nets.generator(latents, condition, params, is_training, GENERATOR_SCOPE,
+                                  gan_nets.gan_initializer())
 
     if mode == tf.estimator.ModeKeys.PREDICT:
         return generative_spec.predict_spec(features, params, generate)
 
     condition = generative_spec.conditioning(labels, params)
 
-    def discriminate(images):
-        return gan_nets.conv_encoder(images, condition, params, training, 1, normalization,
-                                     discriminator_scope)
+    def discriminate(images, image_labels=condition):
+        return gan_nets.conv_encoder(images, image_labels, params, training, 1, normalization,
+                                     discriminator_scope, gan_nets.gan_initializer())
+
+    def discriminate_real_and_fake(real_images, fake_images):
+        """Returns (real scores, fake scores) of ONE discriminator call on both batches.
+
+        One batch means batch norm normalises real and generated images with the
+        same statistics, so the discriminator cannot tell them apart by those.
+        """
+        both_labels = None if condition is None else tf.concat([condition, condition], axis=0)
+        scores = discriminate(tf.concat([real_images, fake_images], axis=0), both_labels)
+        real_count = tf.shape(real_images)[0]
+        return scores[:real_count], scores[real_count:]
 
     real = features['image']
     latent_shape = [tf.shape(real)[0], params['latent_dim']]
     latents = tf.random.normal(latent_shape, seed=None if training else EVAL_LATENT_SEED)
     fake = generate(latents, condition, training)
     (real_scores, fake_scores), discriminator_update_ops = new_update_ops(
-        lambda: (discriminate(real), discriminate(fake)))
+        lambda: discriminate_real_and_fake(real, fake))
     loss, terms = discriminator_losses(discriminate, real, fake, real_scores, fake_scores)
     terms['generator_loss'] = generator_loss(fake_scores)
 
@@ -111,7 +123,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
 
         def generator_loss_after_update():
             fresh = generate(tf.random.normal(latent_shape), condition, True)
-            return generator_loss(discriminate(fresh))
+            return generator_loss(discriminate_real_and_fake(real, fresh)[1])
         train_op = gan_train_op(params, loss, discriminator_update_ops,
                                 generator_loss_after_update, discriminator_scope,
                                 discriminator_steps)

@@ -20,6 +20,9 @@ CLASSES = 3
 GRID = 4
 STEPS = 5
 ROWS = 2
+# GAN generators start from N(0, 0.02) weights: their inference-mode grids are flat grey until
+# batch norm's moving averages (momentum 0.9) have followed them for some tens of steps.
+TRAIN_STEPS = 30
 PROJECT_YAML = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             'project.yaml')
 
@@ -64,9 +67,9 @@ def test_model_trains_evaluates_and_writes_sample_grids(tmp_path, model, conditi
     params = make_params(tmp_path / 'run', model, conditional)
     estimator = tf.estimator.Estimator(project_model_fn.model_fn, model_dir=params['model_dir'],
                                        params=params)
-    estimator.train(lambda: dataset(repeat=True), max_steps=3)
+    estimator.train(lambda: dataset(repeat=True), max_steps=TRAIN_STEPS)
     metrics = estimator.evaluate(lambda: dataset(repeat=False), steps=2)
-    assert metrics['global_step'] == 3
+    assert metrics['global_step'] == TRAIN_STEPS
     for name, value in metrics.items():
         assert np.isfinite(value), (name, value)
     expected_metric = {'autoencoder': 'reconstruction_error', 'vae': 'kl',
@@ -74,15 +77,15 @@ def test_model_trains_evaluates_and_writes_sample_grids(tmp_path, model, conditi
     assert expected_metric in metrics
 
     samples = os.path.join(params['model_dir'], 'samples')
-    grid = read_png(os.path.join(samples, 'samples-step-00000003.png'))
+    grid = read_png(os.path.join(samples, 'samples-step-%08d.png' % TRAIN_STEPS))
     rows = CLASSES if conditional else GRID
     assert grid.shape == (rows * IMAGE_SIZE, GRID * IMAGE_SIZE, 3)
     assert grid.std() > 0
-    interpolation = read_png(os.path.join(samples, 'interpolation-step-00000003.png'))
+    interpolation = read_png(os.path.join(samples, 'interpolation-step-%08d.png' % TRAIN_STEPS))
     assert interpolation.shape == (ROWS * IMAGE_SIZE, STEPS * IMAGE_SIZE, 3)
     assert interpolation.std() > 0
     if model in ('autoencoder', 'vae'):
-        reconstructions = read_png(os.path.join(samples, 'reconstructions-step-00000003.png'))
+        reconstructions = read_png(os.path.join(samples, 'reconstructions-step-%08d.png' % TRAIN_STEPS))
         assert reconstructions.shape == (2 * IMAGE_SIZE, GRID * IMAGE_SIZE, 3)
     events = [name for name in os.listdir(samples) if name.startswith('events.out')]
     assert events

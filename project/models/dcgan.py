@@ -5,8 +5,10 @@ ReLU, tanh output. Discriminator: strided convolutions, leaky ReLU 0.2, batch
 norm on every layer but the first, one logit. With `conditional: true` the
 class label enters both networks (one-hot next to the latent vector, one-hot
 feature maps next to the image), and the sample grid has one row per class.
-One Estimator step = one discriminator update and one generator update
-(see project/gan_model.py).
+The discriminator learns real images with one-sided label smoothing (target
+REAL_LABEL = 0.9, Salimans et al., 2016), which keeps it from growing
+overconfident. One Estimator step = one discriminator update and one
+generator update (see project/gan_model.py).
 
 Evaluation reports, on held-out real images and as many generated ones:
 discriminator_loss, generator_loss, real_score and fake_score (mean
@@ -23,6 +25,7 @@ from project import generative_spec
 REQUIRES_CLASSES = False
 GENERATES_IMAGES = True
 DISCRIMINATOR_SCOPE = 'discriminator'
+REAL_LABEL = 0.9
 
 
 def sigmoid_cross_entropy(logits, target):
@@ -32,8 +35,8 @@ def sigmoid_cross_entropy(logits, target):
 
 
 def discriminator_losses(discriminate, real, fake, real_logits, fake_logits):
-    """Returns (discriminator loss, metric terms): real images labelled 1, generated 0."""
-    loss = sigmoid_cross_entropy(real_logits, 1.0) + sigmoid_cross_entropy(fake_logits, 0.0)
+    """Returns (discriminator loss, metric terms): real images labelled REAL_LABEL, generated 0."""
+    loss = sigmoid_cross_entropy(real_logits, REAL_LABEL) + sigmoid_cross_entropy(fake_logits, 0.0)
     return loss, {'discriminator_loss': loss,
                   'real_score': tf.reduce_mean(tf.sigmoid(real_logits)),
                   'fake_score': tf.reduce_mean(tf.sigmoid(fake_logits))}
