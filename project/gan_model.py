@@ -96,11 +96,17 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
                                      discriminator_scope, gan_nets.gan_initializer())
 
     def discriminate_real_and_fake(real_images, fake_images):
-        """Returns (real scores, fake scores) of ONE discriminator call on both batches.
+        """Returns (real scores, fake scores).
 
-        One batch means batch norm normalises real and generated images with the
-        same statistics, so the discriminator cannot tell them apart by those.
+        With batch norm both batches go through ONE discriminator call, so real
+        and generated images are normalised with the same statistics and cannot
+        be told apart by those. Layer norm or none normalise each image alone,
+        so two calls give the same scores without concatenating the batches, and
+        the generator update, which uses only the fake scores, does not depend on
+        the real images' call.
         """
+        if normalization != 'batch':
+            return discriminate(real_images), discriminate(fake_images)
         both_labels = None if condition is None else tf.concat([condition, condition], axis=0)
         scores = discriminate(tf.concat([real_images, fake_images], axis=0), both_labels)
         real_count = tf.shape(real_images)[0]
