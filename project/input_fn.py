@@ -8,9 +8,9 @@ central window. Images come out as float32 in [-1, 1], exactly
 `image_size` x `image_size` x `channels`; labels are int32 (-1 unlabelled).
 
 `train_files`/`eval_files` may also name an image folder (class sub-folders, read
-as convert_dataset.py reads them: library.image_folders). Its files then feed the
-same per-example functions as TFRecords, as (encoded image, label) pairs instead
-of serialized records; `balance_classes` resamples its classes to equal sizes.
+as convert_dataset.py reads them: library.image_folders). Its files are examined
+like the records of TFRecord shards (examine_images) and then feed the same
+per-example functions; `balance_classes` resamples its classes to equal sizes.
 """
 import hashlib
 import json
@@ -36,6 +36,8 @@ SAMPLED_RECORDS = 32  # records read to estimate the size of a memory cache
 JPEG_END = b'\xff\xd9'
 PNG_END = b'IEND\xaeB`\x82'
 EXAMPLE_START = b'\x0a'  # a serialized tf.train.Example starts with its `features` field
+IMAGE_MAGICS = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')  # JPEG, PNG, GIF, BMP
+RECORD_GROUP = 64  # records read, byte-accounted and examined together
 
 
 def input_fn(mode, params, input_context=None, epochs=None):
@@ -153,8 +155,7 @@ def training_dataset(params, input_context, batch_size, epochs):
     if image_folders.is_image_folder(params['train_files']):
         check_folder_input(params, 'train_files')
         examples = checked_map(folder_training_elements(params, input_context, seed, epochs),
-                               lambda filename, index, source, problem, epoch: train_example_from_record(
-                                   filename, index, source, problem, epoch, seed, params),
+                               lambda *examined: train_example_from_record(*examined, seed, params),
                                params['skip_corrupt'])
         return training_batches(examples, batch_size)
     if params['balance_classes']:
@@ -164,15 +165,15 @@ def training_dataset(params, input_context, batch_size, epochs):
     shuffle_buffer = max(1, params['shuffle_buffer'])
     cache = cache_setting(params, files, training=True, input_context=input_context)
     if cache is None:
-        examples = read_records(files, input_context, training=True, seed=seed, epochs=epochs).shuffle(
-            shuffle_buffer, seed=seed % (2 ** 31), reshuffle_each_iteration=True)
-        examples = checked_map(examples, lambda filename, index, record, problem, epoch: train_example_from_record(
-            filename, index, record, problem, epoch, seed, params), params['skip_corrupt'])
+        examples = read_records(files, input_context, training=True, seed=seed, epochs=epochs,
+                                params=params).shuffle(shuffle_buffer, seed=seed % (2 ** 31),
+                                                       reshuffle_each_iteration=True)
+        examples = checked_map(examples, lambda *examined: train_example_from_record(*examined, seed, params),
+                               params['skip_corrupt'])
     else:
         cached = checked_map(
-            read_records(files, input_context, training=True, seed=seed, epochs=1),
-            lambda filename, index, record, problem, epoch: decode_for_cache(filename, index, record, problem, params),
-            params['skip_corrupt']).cache(cache)
+            read_records(files, input_context, training=True, seed=seed, epochs=1, params=params),
+            lambda *examined: decode_for_cache(*examined, params), params['skip_corrupt']).cache(cache)
         epoch_numbers = tf.data.Dataset.range(epochs) if epochs is not None else tf.data.Dataset.counter()
         examples = epoch_numbers.flat_map(lambda epoch: tf.data.Dataset.zip((
             cached.shuffle(shuffle_buffer, seed=seed % (2 ** 31), reshuffle_each_iteration=True),
@@ -191,10 +192,8 @@ def evaluation_dataset(params, input_context, batch_size):
     else:
         files = matching_files(params['eval_files'], 'eval_files')
         cache = cache_setting(params, files, training=False, input_context=input_context)
-        elements = read_records(files, input_context, training=False, seed=0, epochs=1)
-    examples = checked_map(
-        elements, lambda filename, index, record, problem, epoch: eval_example(filename, index, record, problem, params),
-        params['skip_corrupt'])
+        elements = read_records(files, input_context, training=False, seed=0, epochs=1, params=params)
+    examples = checked_map(elements, lambda *examined: eval_example(*examined, params), params['skip_corrupt'])
     if cache is not None:
         examples = examples.cache(cache)
     return examples.batch(batch_size)
@@ -215,15 +214,16 @@ def worker_share(items, input_context):
     return items[input_context.input_pipeline_id::pipelines]
 
 
-def file_elements(pairs, per_epoch):
-    """Maps (path, label) pairs to the elements read_records gives, with the file's bytes and label as the source.
+def file_elements(pairs, per_epoch, params):
+    """Maps (path, label) pairs to examined records like read_records gives, with the file's bytes as the image.
 
     The index is -1 (a file, not a record in a shard); the epoch is the position // `per_epoch`.
     """
-    return pairs.enumerate().map(
-        lambda position, pair: (pair[0], tf.constant(-1, tf.int64), (tf.io.read_file(pair[0]), pair[1]),
-                                tf.constant(''), position // per_epoch),
-        num_parallel_calls=AUTOTUNE)
+    def examine_file(position, path, label):
+        encoded = tf.io.read_file(path)
+        key, complete, problem = examine_images(encoded, label, params)
+        return path, tf.constant(-1, tf.int64), encoded, label, key, complete, problem, position // per_epoch
+    return pairs.enumerate().map(lambda position, pair: examine_file(position, *pair), num_parallel_calls=AUTOTUNE)
 
 
 def folder_training_elements(params, input_context, seed, epochs):
@@ -238,7 +238,7 @@ def folder_training_elements(params, input_context, seed, epochs):
         paths, labels = zip(*worker_share(list(zip(found.paths, found.labels)), input_context))
         files = tf.data.Dataset.from_tensor_slices((list(paths), tf.constant(labels, tf.int32)))
         files = files.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True).repeat(epochs)
-        return file_elements(files, len(paths))
+        return file_elements(files, len(paths), params)
     if not found.classes:
         raise ConfigError('balance_classes: train_files folder %s has no class sub-folders to balance'
                           % params['train_files'])
@@ -256,7 +256,7 @@ def folder_training_elements(params, input_context, seed, epochs):
     choices = tf.data.Dataset.range(len(per_class)).flat_map(
         lambda index: tf.data.Dataset.from_tensors(index).repeat(largest)).shuffle(
         per_epoch, seed=shuffle_seed, reshuffle_each_iteration=True).repeat(epochs)
-    return file_elements(tf.data.Dataset.choose_from_datasets(classes, choices), per_epoch)
+    return file_elements(tf.data.Dataset.choose_from_datasets(classes, choices), per_epoch, params)
 
 
 def folder_evaluation_elements(params, input_context):
@@ -268,7 +268,7 @@ def folder_evaluation_elements(params, input_context):
                                   known_classes=params.get('class_names'))
     paths, labels = zip(*worker_share(list(zip(found.paths, found.labels)), input_context))
     files = tf.data.Dataset.from_tensor_slices((list(paths), tf.constant(labels, tf.int32)))
-    return file_elements(files, len(paths))
+    return file_elements(files, len(paths), params)
 
 
 def synthetic_dataset(params, training, batch_size, epochs):
@@ -288,14 +288,16 @@ def synthetic_dataset(params, training, batch_size, epochs):
     return dataset
 
 
-def read_records(files, input_context, training, seed, epochs):
-    """Returns (filename, index in file, serialized record, problem, epoch) from `files`, `epochs` times.
+def read_records(files, input_context, training, seed, epochs, params):
+    """Returns examined records (see examine_group) from `files`, `epochs` times.
 
     The file order is reshuffled on every pass in training and fixed in
     evaluation; each worker of a multi-worker run reads its own shards. A shard
     that ends early (truncated or corrupt framing) gives one final element whose
     `problem` says so. The epoch number travels with every record (it seeds the
     augmentation), so epochs follow each other without restarting the pipeline.
+    Records are read, accounted and examined in groups of RECORD_GROUP (a few
+    ops per group instead of per record), then handed on one by one.
     """
     sizes = [tf.io.gfile.stat(path).length for path in files]
     file_list = tf.data.Dataset.from_tensor_slices((files, sizes))
@@ -309,48 +311,73 @@ def read_records(files, input_context, training, seed, epochs):
         file_list = file_list.shuffle(len(files), seed=seed % (2 ** 31), reshuffle_each_iteration=True)
     file_list = file_list.repeat(epochs).enumerate().map(
         lambda position, file: (file[0], file[1], position // files_per_epoch))
-    records = file_list.interleave(read_file, num_parallel_calls=AUTOTUNE,
-                                   deterministic=not training or shard_records)
+    groups = file_list.interleave(read_file, num_parallel_calls=AUTOTUNE,
+                                  deterministic=not training or shard_records)
+    records = groups.map(lambda filename, start, group, problem, epoch: examine_group(
+        filename, start, group, problem, epoch, params), num_parallel_calls=AUTOTUNE).unbatch()
     if shard_records:
         records = records.shard(pipelines, input_context.input_pipeline_id)
     return records
 
 
 def read_file(filename, size, epoch):
-    """Returns (filename, index, record, problem, epoch) of one shard; a shard whose records do not
-    account for all of its bytes (truncated or corrupt framing) ends with an element naming that.
+    """Returns (filename, index of the first record, records, problem, epoch) for each group of records of one
+    shard; a shard whose records do not account for all of its bytes (truncated or corrupt framing) ends with a
+    group of one empty record whose problem says so.
 
-    One scan counts the bytes; an end marker after the last record either
-    becomes that element or ends the shard (take_while), so no further
-    per-record stage is needed.
+    One scan counts the bytes; an end marker after the last group either
+    becomes that group or ends the shard (take_while).
     """
-    records = tf.data.TFRecordDataset(filename, buffer_size=READ_BUFFER_BYTES).ignore_errors(log_warning=True)
-    marked = tf.data.Dataset.zip((records, tf.data.Dataset.from_tensors(False).repeat())).concatenate(
-        tf.data.Dataset.from_tensors((tf.constant(b''), True)))
+    groups = tf.data.TFRecordDataset(filename, buffer_size=READ_BUFFER_BYTES).ignore_errors(
+        log_warning=True).batch(RECORD_GROUP)
+    marked = tf.data.Dataset.zip((groups, tf.data.Dataset.from_tensors(False).repeat())).concatenate(
+        tf.data.Dataset.from_tensors((tf.constant([b'']), True)))
     size = tf.cast(size, tf.int64)
 
     def account(state, element):
-        index, consumed = state
-        record, is_end = element
+        start, consumed = state
+        group, is_end = element
         truncated = tf.logical_and(is_end, tf.not_equal(consumed, size))
         problem = tf.cond(
             truncated,
             lambda: tf.strings.format('the shard is truncated or corrupt after record {} (read {} of {} bytes)',
-                                      (index - 1, consumed, size)),
+                                      (start - 1, consumed, size)),
             lambda: tf.constant(''))
-        next_state = (index + 1, consumed + tf.cast(tf.strings.length(record), tf.int64) + RECORD_OVERHEAD_BYTES)
-        return next_state, (filename, index, record, problem, epoch, tf.logical_and(is_end, tf.logical_not(truncated)))
+        count = tf.size(group, out_type=tf.int64)
+        group_bytes = tf.reduce_sum(tf.cast(tf.strings.length(group), tf.int64)) + count * RECORD_OVERHEAD_BYTES
+        complete = tf.logical_and(is_end, tf.logical_not(truncated))
+        return (start + count, consumed + group_bytes), (filename, start, group, problem, epoch, complete)
 
     numbered = marked.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), account)
-    return numbered.take_while(lambda filename_, index, record, problem, epoch_, complete: tf.logical_not(complete)).map(
-        lambda filename_, index, record, problem, epoch_, complete: (filename_, index, record, problem, epoch_))
+    return numbered.take_while(lambda filename_, start, group, problem, epoch_, complete: tf.logical_not(complete)).map(
+        lambda filename_, start, group, problem, epoch_, complete: (filename_, start, group, problem, epoch_))
 
 
-# ---------------------------------------------------------------- one example
+# ---------------------------------------------------------------- examining records
 
-def parse(record):
-    """Returns (encoded image, int32 label) from the schema keys or the older keys."""
-    features = tf.io.parse_single_example(record, {
+def examine_group(filename, start, group, problem, epoch, params):
+    """Returns the examined records of a group, as vectors with one entry per record:
+    (filename, index in the file, encoded image, int32 label, key, complete, problem, epoch).
+
+    `key` hashes the image bytes (it seeds the augmentation); `complete` says
+    the JPEG or PNG ends with its end marker (others are decoded guarded);
+    `problem` is '' or what is wrong, seen without decoding (`problem`, the
+    group's own, comes first). Records that are not serialized Examples parse
+    as empty ones, so one of them does not fail its group.
+    """
+    count = tf.size(group, out_type=tf.int64)
+    is_example = starts_with(group, EXAMPLE_START)
+    encoded, labels = parse_examples(tf.where(is_example, group, b''))
+    key, complete, found = examine_images(encoded, labels, params)
+    found = tf.where(is_example, found, 'not a serialized tf.train.Example')
+    found = tf.where(tf.equal(problem, ''), found, problem)
+    return (tf.fill([count], filename), start + tf.range(count), encoded, labels, key, complete, found,
+            tf.fill([count], epoch))
+
+
+def parse_examples(records):
+    """Returns (encoded images, int32 labels) of serialized Examples, from the schema keys or the older keys."""
+    features = tf.io.parse_example(records, {
         schema.ENCODED: tf.io.FixedLenFeature([], tf.string, default_value=''),
         schema.LEGACY_ENCODED: tf.io.FixedLenFeature([], tf.string, default_value=''),
         schema.LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=schema.UNLABELLED),
@@ -358,9 +385,9 @@ def parse(record):
     })
     encoded = tf.where(tf.strings.length(features[schema.ENCODED]) > 0,
                        features[schema.ENCODED], features[schema.LEGACY_ENCODED])
-    label = tf.where(tf.not_equal(features[schema.LABEL], schema.UNLABELLED),
-                     features[schema.LABEL], features[schema.LEGACY_LABEL])
-    return encoded, tf.cast(label, tf.int32)
+    labels = tf.where(tf.not_equal(features[schema.LABEL], schema.UNLABELLED),
+                      features[schema.LABEL], features[schema.LEGACY_LABEL])
+    return encoded, tf.cast(labels, tf.int32)
 
 
 def starts_with(data, prefix):
@@ -369,32 +396,28 @@ def starts_with(data, prefix):
 
 def ends_with(data, suffix):
     position = tf.maximum(tf.strings.length(data) - len(suffix), 0)
-    return tf.equal(tf.strings.substr(data, position, len(suffix)), suffix)
+    return tf.equal(tf.strings.substr(data, position, tf.fill(tf.shape(position), len(suffix))), suffix)
 
 
-def image_problem(encoded, label, params):
-    """Returns '' or what is wrong with a parsed record that can be seen without decoding."""
-    known_format = tf.reduce_any([starts_with(encoded, magic) for magic in (
-        b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')])
+def examine_images(encoded, labels, params):
+    """Returns (key, complete, problem) of encoded images and their labels, element by element (any shape)."""
+    key = tf.strings.to_hash_bucket_fast(encoded, 2 ** 62)
+    complete = tf.logical_or(tf.logical_and(starts_with(encoded, IMAGE_MAGICS[0]), ends_with(encoded, JPEG_END)),
+                             ends_with(encoded, PNG_END))
+    known_format = tf.reduce_any(tf.stack([starts_with(encoded, magic) for magic in IMAGE_MAGICS]), axis=0)
     num_classes = params.get('num_classes')
-    label_ok = tf.greater_equal(label, schema.UNLABELLED)
+    label_ok = tf.greater_equal(labels, schema.UNLABELLED)
+    expected = ' is negative (only -1, unlabelled, is allowed)'
     if num_classes:
-        label_ok = tf.logical_and(label_ok, tf.less(label, num_classes))
-
-    def describe():
-        return tf.where(
-            tf.equal(tf.strings.length(encoded), 0), 'no image bytes under image/encoded or image',
-            tf.where(tf.logical_not(known_format), 'not a JPEG, PNG, GIF or BMP image',
-                     tf.strings.format('label {} outside 0..{} (num_classes {})',
-                                       (label, (num_classes or 1) - 1, num_classes or 0))))
-    return tf.cond(tf.logical_and(known_format, label_ok), lambda: tf.constant(''), describe)
+        label_ok = tf.logical_and(label_ok, tf.less(labels, num_classes))
+        expected = ' outside 0..%d (num_classes %d)' % (num_classes - 1, num_classes)
+    problem = tf.where(label_ok, '', tf.strings.join(['label ', tf.strings.as_string(labels), expected]))
+    problem = tf.where(known_format, problem, 'not a JPEG, PNG, GIF or BMP image')
+    problem = tf.where(tf.equal(tf.strings.length(encoded), 0), 'no image bytes under image/encoded or image', problem)
+    return key, complete, problem
 
 
-def looks_complete(encoded):
-    """Whether a JPEG or PNG ends with its end marker (others and truncated ones are decoded guarded)."""
-    return tf.logical_or(tf.logical_and(tf.io.is_jpeg(encoded), ends_with(encoded, JPEG_END)),
-                         ends_with(encoded, PNG_END))
-
+# ---------------------------------------------------------------- one example
 
 def guarded(load, encoded, key, fallback):
     """Returns (load(encoded, key), '') or (fallback, problem) when decoding fails, without failing.
@@ -409,67 +432,44 @@ def guarded(load, encoded, key, fallback):
     return attempt.concatenate(failure).take(1).get_single_element()
 
 
-def checked_image(encoded, label, load, fallback, params):
-    """Returns (outputs of load, label, key, problem) for one encoded image and its label."""
-    key = tf.strings.to_hash_bucket_fast(encoded, 2 ** 62)
-    found = image_problem(encoded, label, params)
+def checked_load(encoded, key, complete, problem, load, fallback):
+    """Returns (load(encoded, key), problem) for an examined record.
 
-    def decode():
-        return tf.cond(looks_complete(encoded),
-                       lambda: (load(encoded, key), tf.constant('')),
-                       lambda: guarded(load, encoded, key, fallback))
-
-    outputs, found = tf.cond(tf.equal(found, ''), decode, lambda: (fallback, found))
-    return outputs, label, key, found
-
-
-def checked_example(filename, index, record, problem, load, fallback, params):
-    """Returns ((outputs of load, label, key), filename, index, problem) for one record.
-
-    `record` is a serialized Example, or the (encoded image, label) pair of a
-    file from an image folder. `load(encoded, key)` returns a tuple like
-    `fallback`, which stands in when the record has a problem; checked_map
-    then fails or skips it.
+    `load` returns a tuple like `fallback`, which stands in when the record
+    has a problem or its image cannot be decoded; checked_map then fails or
+    skips it.
     """
-    if isinstance(record, tuple):
-        outputs, label, key, problem = checked_image(*record, load, fallback, params)
-        return (outputs, label, key), filename, index, problem
-
-    def parse_and_load():
-        return checked_image(*parse(record), load, fallback, params)
-
-    problem = tf.where(tf.logical_and(tf.equal(problem, ''), tf.logical_not(starts_with(record, EXAMPLE_START))),
-                       'not a serialized tf.train.Example', problem)
-    outputs, label, key, problem = tf.cond(
-        tf.equal(problem, ''), parse_and_load,
-        lambda: (fallback, tf.constant(schema.UNLABELLED), tf.constant(0, tf.int64), problem))
-    return (outputs, label, key), filename, index, problem
+    def decode():
+        return tf.cond(complete, lambda: (load(encoded, key), tf.constant('')),
+                       lambda: guarded(load, encoded, key, fallback))
+    return tf.cond(tf.equal(problem, ''), decode, lambda: (fallback, problem))
 
 
-def train_example_from_record(filename, index, record, problem, epoch, seed, params):
-    """Training example decoded straight from the crop window of the record's (or image file's) image."""
+def train_example_from_record(filename, index, encoded, label, key, complete, problem, epoch, seed, params):
+    """Training example decoded straight from the crop window of an examined record's image."""
     def crop_and_augment(encoded, key):
         seeds = example_seeds(key, epoch, seed)
-        image = decode_crop_resize(encoded, lambda shape: distorted_window(shape, seeds[0], params), params)
-        return (augment(image, seeds, params),)
+        image = decode_crop_resize(encoded, lambda shape: distorted_window(shape, seeds[0], params), params,
+                                   flip=flip_decision(seeds, params))
+        return (color_jitter(image, seeds, params),)
 
     size = params['image_size']
     fallback = (tf.zeros([size, size, params['channels']]),)
-    (outputs, label, _), filename, index, problem = checked_example(
-        filename, index, record, problem, crop_and_augment, fallback, params)
+    outputs, problem = checked_load(encoded, key, complete, problem, crop_and_augment, fallback)
     return (outputs[0], label), filename, index, problem
 
 
-def decode_for_cache(filename, index, record, problem, params):
+def decode_for_cache(filename, index, encoded, label, key, complete, problem, epoch, params):
     """Pre-augmentation training example to cache: the whole image, shorter side at most cache_image_size."""
+    del epoch
+
     def decode_whole(encoded, key):
         del key
         return (decode_crop_resize(encoded, lambda shape: tf.stack([0, 0, shape[0], shape[1]]),
                                    params, shorter_side=cached_side(params)),)
 
     fallback = (tf.zeros([1, 1, params['channels']], tf.uint8),)
-    (outputs, label, key), filename, index, problem = checked_example(
-        filename, index, record, problem, decode_whole, fallback, params)
+    outputs, problem = checked_load(encoded, key, complete, problem, decode_whole, fallback)
     return (outputs[0], label, key), filename, index, problem
 
 
@@ -477,16 +477,17 @@ def train_example_from_image(image, label, key, epoch, seed, params):
     """Training example cropped and augmented from a cached decoded image."""
     seeds = example_seeds(key, epoch, seed)
     window = distorted_window(tf.shape(image)[:2], seeds[0], params)
-    return augment(crop_resize(image, window, params), seeds, params), label
+    image = crop_resize(image, window, params, flip=flip_decision(seeds, params))
+    return color_jitter(image, seeds, params), label
 
 
-def eval_example(filename, index, record, problem, params):
+def eval_example(filename, index, encoded, label, key, complete, problem, epoch, params):
     """Evaluation example: the same preprocessing as serving."""
+    del epoch
     size = params['image_size']
     fallback = (tf.zeros([size, size, params['channels']]),)
-    (outputs, label, _), filename, index, problem = checked_example(
-        filename, index, record, problem,
-        lambda encoded, key: (preprocess_for_serving(encoded, params),), fallback, params)
+    outputs, problem = checked_load(encoded, key, complete, problem,
+                                    lambda encoded, key: (preprocess_for_serving(encoded, params),), fallback)
     return (outputs[0], label), filename, index, problem
 
 
@@ -598,12 +599,13 @@ def decode_any(encoded, channels):
     return image
 
 
-def decode_crop_resize(encoded, window_fn, params, shorter_side=None):
+def decode_crop_resize(encoded, window_fn, params, shorter_side=None, flip=None):
     """Decodes the window `window_fn(shape)` of an encoded image and resizes it.
 
     Without `shorter_side` the result is float32 [image_size, image_size,
     channels] in [0, 255]; with it, uint8 keeping the aspect ratio, the shorter
-    side brought down to `shorter_side`. JPEGs decode only the window.
+    side brought down to `shorter_side`. JPEGs decode only the window. `flip`
+    (see flipped) mirrors the decoded window before the resize.
     """
     channels = params['channels']
     side = shorter_side or params['image_size']
@@ -617,17 +619,18 @@ def decode_crop_resize(encoded, window_fn, params, shorter_side=None):
         window = window_fn(tf.shape(image)[:2])
         return tf.slice(image, [window[0], window[1], 0], [window[2], window[3], channels])
 
-    image = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+    image = flipped(tf.cond(tf.io.is_jpeg(encoded), jpeg, other), flip)
     image.set_shape([None, None, channels])
     if shorter_side is None:
         return resize(image, [params['image_size'], params['image_size']], params)
     return shrink(image, shorter_side, params)
 
 
-def crop_resize(image, window, params):
-    """Crops `window` out of a decoded image and resizes it to image_size (float32 in [0, 255])."""
+def crop_resize(image, window, params, flip=None):
+    """Crops `window` out of a decoded image, mirrors it when `flip` is true and resizes it to
+    image_size (float32 in [0, 255])."""
     cropped = tf.slice(image, [window[0], window[1], 0], [window[2], window[3], params['channels']])
-    return resize(cropped, [params['image_size'], params['image_size']], params)
+    return resize(flipped(cropped, flip), [params['image_size'], params['image_size']], params)
 
 
 def resize(image, size, params):
@@ -658,10 +661,27 @@ def example_seeds(key, epoch, seed):
     return tf.stack([tf.stack([mixed + stream, key]) for stream in range(3)])
 
 
-def augment(image, seeds, params):
-    """Random flip and (optional) colour jitter of a float32 [0, 255] image (still in [0, 255])."""
-    if params['random_flip']:
-        image = tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
+def flip_decision(seeds, params):
+    """Returns None (random_flip off) or a scalar bool: whether this example is mirrored, true half the time."""
+    if not params['random_flip']:
+        return None
+    return tf.random.stateless_uniform([], seed=seeds[1]) < 0.5
+
+
+def flipped(image, flip):
+    """Mirrors `image` left-right when the scalar bool `flip` is true (None: never).
+
+    Training mirrors the uint8 window before the resize: the resize commutes
+    with the mirror, and mirroring the uint8 window costs less than mirroring
+    the float32 output.
+    """
+    if flip is None:
+        return image
+    return tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
+
+
+def color_jitter(image, seeds, params):
+    """Optional colour jitter of a float32 [0, 255] image (still in [0, 255])."""
     if params['color_jitter']:
         colour = tf.random.experimental.stateless_split(seeds[2], num=4)
         image = image / 255.0

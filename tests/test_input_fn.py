@@ -144,6 +144,20 @@ def test_training_crop_windows_are_reproducible_with_random_seed(mixed_records):
     assert sorted(map(bytes, first[0])) != sorted(map(bytes, other[0]))
 
 
+def test_random_flip_mirrors_about_half_the_training_crops(mixed_records):
+    def crops(flip):
+        params = make_params(mixed_records, random_seed=3, random_flip=flip)
+        return collect(input_lib.input_fn(TRAIN, params, epochs=2))[0]
+    plain, flipped = crops(False), crops(True)
+
+    def closest(image, candidates):
+        return np.abs(candidates - image).reshape(len(candidates), -1).max(axis=1).min()
+    kept = [closest(image, plain) < 1e-3 for image in flipped]
+    mirrored = [closest(image[:, ::-1], plain) < 1e-3 for image in flipped]
+    assert all(a or b for a, b in zip(kept, mirrored))
+    assert 0 < sum(mirrored) < len(flipped)
+
+
 def test_older_record_keys_are_read(tmp_path):
     rng = np.random.default_rng(2)
     records = [legacy_example(encode(random_image(rng, 30, 40), 'JPEG'), label, 30, 40) for label in range(4)]
