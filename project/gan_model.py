@@ -3,15 +3,19 @@
 How one Estimator step trains a GAN (and what the global step counts):
 every step reads one batch of real images and makes ONE discriminator
 (critic) update on it. On every `discriminator_steps`-th step (global step
-+ 1 divisible by it) the same train_op then makes one generator update, after
-the discriminator update and with freshly drawn latent vectors. So the
-global step counts discriminator updates (= batches read), there are exactly
-`discriminator_steps` discriminator updates per generator update, and the
-generator has made global_step // discriminator_steps updates. Every critic
++ 1 divisible by it) the same train_op then makes `generator_updates`
+(hyperparameter, default 1) generator updates one after the other, after the
+discriminator update, each with freshly drawn latent vectors. So the global
+step counts discriminator updates (= batches read), there are exactly
+`discriminator_steps` discriminator updates per generator step, and the
+generator has made (global_step // discriminator_steps) * generator_updates
+updates. Two generator updates per step are the usual remedy when the
+discriminator wins too early (its loss near 0, the fake score near 0). Every critic
 update sees a new real batch, as in Algorithm 1 of Gulrajani et al. (2017).
 """
 import tensorflow as tf
 
+from project import gan_augment
 from project import gan_nets
 from project import generative_images
 from project import generative_spec
@@ -38,9 +42,9 @@ def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator
 
     `discriminator_update_ops` (batch-norm statistics) run with the
     discriminator update. `generator_loss_fn()` builds the generator loss
-    (generator forward pass and discriminator on its output) when called, so
-    on steps without a generator update none of it runs. Each network has its
-    own optimizer over the variables of its own scope.
+    (generator forward pass and discriminator on its output) when called, once
+    per generator update, so on steps without a generator update none of it
+    runs. Each network has its own optimizer over the variables of its own scope.
     """
     global_step = tf.compat.v1.train.get_or_create_global_step()
     rate = optimization.learning_rate(params)
@@ -51,11 +55,14 @@ def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator
     generator_optimizer = optimization.make_optimizer(params, rate)
 
     def generator_update():
-        generator_loss, update_ops = new_update_ops(generator_loss_fn)
-        update = optimization.minimize(
-            generator_loss, gan_nets.scope_variables(GENERATOR_SCOPE), generator_optimizer,
-            params, update_ops=[op for op in update_ops if op.name.startswith(GENERATOR_SCOPE)],
-            increment_global_step=False)
+        update = tf.no_op()
+        for _ in range(params['generator_updates']):
+            with tf.control_dependencies([update]):
+                generator_loss, update_ops = new_update_ops(generator_loss_fn)
+                update = optimization.minimize(
+                    generator_loss, gan_nets.scope_variables(GENERATOR_SCOPE), generator_optimizer,
+                    params, update_ops=[op for op in update_ops if op.name.startswith(GENERATOR_SCOPE)],
+                    increment_global_step=False)
         with tf.control_dependencies([update]):
             return tf.constant(True)
 
@@ -92,6 +99,8 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     condition = generative_spec.conditioning(labels, params)
 
     def discriminate(images, image_labels=condition):
+        if training:
+            images = gan_augment.augment(images, params['gan_augment'])
         return gan_nets.conv_encoder(images, image_labels, params, training, 1, normalization,
                                      discriminator_scope, gan_nets.gan_initializer())
 

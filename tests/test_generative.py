@@ -8,6 +8,8 @@ import tensorflow as tf
 from PIL import Image
 
 from library import config as config_lib
+from library.config import ConfigError
+from project import gan_augment
 from project import gan_nets
 from project import generative_images
 from project import model_fn as project_model_fn
@@ -195,6 +197,50 @@ def test_wgan_updates_generator_once_per_n_critic_steps(tmp_path):
                          for a, b in zip(values, values[1:])]
     assert critic_changed == [True, True, True]
     assert generator_changed == [False, True, False]
+
+
+def test_generator_updates_runs_that_many_generator_updates_per_step(tmp_path):
+    params = make_params(tmp_path, 'dcgan', generator_updates=2, optimizer='adam', adam_beta1=0.5)
+    with tf.Graph().as_default():
+        images, labels = blob_images(BATCH)
+        spec = project_model_fn.model_fn({'image': tf.constant(images)}, tf.constant(labels),
+                                         tf.estimator.ModeKeys.TRAIN, params)
+        # Adam multiplies its beta1_power by beta1 at every update it applies.
+        powers = [v for v in tf.compat.v1.global_variables() if 'beta1_power' in v.name]
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for _ in range(3):
+                session.run(spec.train_op)
+            values = sorted(session.run(powers), reverse=True)
+    updates = [round(math.log(value, 0.5)) - 1 for value in values]
+    assert updates == [3, 6]  # discriminator: one per step; generator: two per step
+
+
+def test_differentiable_augmentation_moves_and_masks_images_and_passes_gradients():
+    images = tf.constant(np.arange(2 * 16 * 16 * 3, dtype=np.float32).reshape(2, 16, 16, 3) / 1536.0 + 0.1)
+    shifted = gan_augment.translation(images).numpy()
+    shift = 2  # round(16 * TRANSLATION_RATIO)
+    for image, original in zip(shifted, images.numpy()):
+        matches = [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1)
+                   if np.array_equal(image[max(0, -dy):16 - max(0, dy), max(0, -dx):16 - max(0, dx)],
+                                     original[max(0, dy):16 + min(0, dy), max(0, dx):16 + min(0, dx)])]
+        assert len(matches) == 1
+        assert np.count_nonzero(image == 0) == 3 * (16 * 16 - (16 - abs(matches[0][0])) * (16 - abs(matches[0][1])))
+    for image in gan_augment.cutout(tf.tile(images, [8, 1, 1, 1])).numpy():
+        rows, columns = np.nonzero(image[..., 0] == 0)
+        height, width = rows.max() - rows.min() + 1, columns.max() - columns.min() + 1
+        assert np.all(image[rows.min():rows.max() + 1, columns.min():columns.max() + 1] == 0)
+        assert len(rows) == height * width and 4 <= min(height, width) and max(height, width) <= 8
+        assert (height == 8 or rows.min() == 0 or rows.max() == 15) and (
+            width == 8 or columns.min() == 0 or columns.max() == 15)
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        augmented = gan_augment.augment(images, ['color', 'translation', 'cutout'])
+        total = tf.reduce_sum(augmented)
+    gradient = tape.gradient(total, images)
+    assert augmented.shape == images.shape and np.any(gradient.numpy() != 0)
+    with pytest.raises(ConfigError, match="gan_augment: expected a list of color/translation/cutout, got \\['flip'\\]"):
+        gan_augment.augment(images, ['flip'])
 
 
 def test_vae_kl_matches_closed_form():

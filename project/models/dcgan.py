@@ -7,8 +7,11 @@ class label enters both networks (one-hot next to the latent vector, one-hot
 feature maps next to the image), and the sample grid has one row per class.
 The discriminator learns real images with one-sided label smoothing (target
 REAL_LABEL = 0.9, Salimans et al., 2016), which keeps it from growing
-overconfident. One Estimator step = one discriminator update and one
-generator update (see project/gan_model.py).
+overconfident. One Estimator step = one discriminator update and
+generator_updates generator updates (see project/gan_model.py); the
+discriminator can also see every input through differentiable augmentation
+(gan_augment, project/gan_augment.py), which keeps it from memorising a small
+training set.
 
 Evaluation reports, on held-out real images and as many generated ones:
 discriminator_loss, generator_loss, real_score and fake_score (mean

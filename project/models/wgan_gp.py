@@ -9,7 +9,7 @@ their own Adam optimizer over the variables of their own scope (critic/,
 generator/). One Estimator step = one critic update on a fresh real batch;
 every n_critic-th step also updates the generator, so the global step counts
 critic updates and the generator has made global_step // n_critic updates
-(see project/gan_model.py).
+(times generator_updates, 1 by default; see project/gan_model.py).
 
 Evaluation reports, on held-out real images and as many generated ones:
 wasserstein_estimate (mean critic score of real minus generated images, the
