@@ -75,8 +75,7 @@ POLICIES = {'color': color, 'translation': translation, 'cutout': cutout}
 
 def check_policies(policies):
     """Raises ConfigError unless `policies` is a list of names from POLICIES."""
-    unknown = [name for name in policies if name not in POLICIES]
-    if not isinstance(policies, (list, tuple)) or unknown:
+    if not isinstance(policies, (list, tuple)) or any(name not in POLICIES for name in policies):
         raise ConfigError('gan_augment: expected a list of %s, got %r'
                           % ('/'.join(POLICIES), policies))
 

@@ -313,7 +313,7 @@ def read_records(files, input_context, training, seed, epochs, params):
         lambda position, file: (file[0], file[1], position // files_per_epoch))
     groups = file_list.interleave(read_file, num_parallel_calls=AUTOTUNE,
                                   deterministic=not training or shard_records)
-    records = groups.map(lambda filename, start, group, problem, epoch: examine_group(
+    records = groups.map(lambda filename, start, group, problem, epoch, _: examine_group(
         filename, start, group, problem, epoch, params), num_parallel_calls=AUTOTUNE).unbatch()
     if shard_records:
         records = records.shard(pipelines, input_context.input_pipeline_id)
@@ -321,12 +321,12 @@ def read_records(files, input_context, training, seed, epochs, params):
 
 
 def read_file(filename, size, epoch):
-    """Returns (filename, index of the first record, records, problem, epoch) for each group of records of one
-    shard; a shard whose records do not account for all of its bytes (truncated or corrupt framing) ends with a
-    group of one empty record whose problem says so.
+    """Returns (filename, index of the first record, records, problem, epoch, False) for each group of records
+    of one shard; a shard whose records do not account for all of its bytes (truncated or corrupt framing) ends
+    with a group of one empty record whose problem says so.
 
     One scan counts the bytes; an end marker after the last group either
-    becomes that group or ends the shard (take_while).
+    becomes that group or ends the shard (take_while on the last field).
     """
     groups = tf.data.TFRecordDataset(filename, buffer_size=READ_BUFFER_BYTES).ignore_errors(
         log_warning=True).batch(RECORD_GROUP)
@@ -349,8 +349,7 @@ def read_file(filename, size, epoch):
         return (start + count, consumed + group_bytes), (filename, start, group, problem, epoch, complete)
 
     numbered = marked.scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), account)
-    return numbered.take_while(lambda filename_, start, group, problem, epoch_, complete: tf.logical_not(complete)).map(
-        lambda filename_, start, group, problem, epoch_, complete: (filename_, start, group, problem, epoch_))
+    return numbered.take_while(lambda filename_, start, group, problem, epoch_, complete: tf.logical_not(complete))
 
 
 # ---------------------------------------------------------------- examining records
@@ -402,7 +401,7 @@ def ends_with(data, suffix):
 def examine_images(encoded, labels, params):
     """Returns (key, complete, problem) of encoded images and their labels, element by element (any shape)."""
     key = tf.strings.to_hash_bucket_fast(encoded, 2 ** 62)
-    complete = tf.logical_or(tf.logical_and(starts_with(encoded, IMAGE_MAGICS[0]), ends_with(encoded, JPEG_END)),
+    complete = tf.logical_or(tf.logical_and(tf.io.is_jpeg(encoded), ends_with(encoded, JPEG_END)),
                              ends_with(encoded, PNG_END))
     known_format = tf.reduce_any(tf.stack([starts_with(encoded, magic) for magic in IMAGE_MAGICS]), axis=0)
     num_classes = params.get('num_classes')
