@@ -154,10 +154,10 @@ def training_dataset(params, input_context, batch_size, epochs):
     seed = run_seed(params)
     if image_folders.is_image_folder(params['train_files']):
         check_folder_input(params, 'train_files')
-        examples = checked_map(folder_training_elements(params, input_context, seed, epochs),
-                               lambda *examined: train_example_from_record(*examined, seed, params),
-                               params['skip_corrupt'])
-        return training_batches(examples, batch_size)
+        examples = examined_map(folder_training_elements(params, input_context, seed, epochs),
+                                lambda *examined: train_example_from_record(*examined, seed, params),
+                                params['skip_corrupt'])
+        return checked_batches(examples, batch_size, drop_remainder=True)
     if params['balance_classes']:
         raise ConfigError('balance_classes: true needs an image folder in train_files (class sub-folders), '
                           'got the TFRecord pattern %r' % params['train_files'])
@@ -168,20 +168,21 @@ def training_dataset(params, input_context, batch_size, epochs):
         examples = read_records(files, input_context, training=True, seed=seed, epochs=epochs,
                                 params=params).shuffle(shuffle_buffer, seed=seed % (2 ** 31),
                                                        reshuffle_each_iteration=True)
-        examples = checked_map(examples, lambda *examined: train_example_from_record(*examined, seed, params),
-                               params['skip_corrupt'])
-    else:
-        cached = checked_map(
-            read_records(files, input_context, training=True, seed=seed, epochs=1, params=params),
-            lambda *examined: decode_for_cache(*examined, params), params['skip_corrupt']).cache(cache)
-        epoch_numbers = tf.data.Dataset.range(epochs) if epochs is not None else tf.data.Dataset.counter()
-        examples = epoch_numbers.flat_map(lambda epoch: tf.data.Dataset.zip((
-            cached.shuffle(shuffle_buffer, seed=seed % (2 ** 31), reshuffle_each_iteration=True),
-            tf.data.Dataset.from_tensors(epoch).repeat())))
-        examples = examples.map(
-            lambda example, epoch: train_example_from_image(*example, epoch, seed, params),
-            num_parallel_calls=AUTOTUNE)
-    return training_batches(examples, batch_size)
+        examples = examined_map(examples, lambda *examined: train_example_from_record(*examined, seed, params),
+                                params['skip_corrupt'])
+        return checked_batches(examples, batch_size, drop_remainder=True)
+    cached = examined_map(
+        read_records(files, input_context, training=True, seed=seed, epochs=1, params=params),
+        lambda *examined: decode_for_cache(*examined, params), params['skip_corrupt'])
+    cached = cached.map(payload_or_failure, num_parallel_calls=AUTOTUNE).cache(cache)
+    epoch_numbers = tf.data.Dataset.range(epochs) if epochs is not None else tf.data.Dataset.counter()
+    examples = epoch_numbers.flat_map(lambda epoch: tf.data.Dataset.zip((
+        cached.shuffle(shuffle_buffer, seed=seed % (2 ** 31), reshuffle_each_iteration=True),
+        tf.data.Dataset.from_tensors(epoch).repeat())))
+    examples = examples.map(
+        lambda example, epoch: train_example_from_image(*example, epoch, seed, params),
+        num_parallel_calls=AUTOTUNE)
+    return examples.batch(batch_size, drop_remainder=True)
 
 
 def evaluation_dataset(params, input_context, batch_size):
@@ -193,10 +194,10 @@ def evaluation_dataset(params, input_context, batch_size):
         files = matching_files(params['eval_files'], 'eval_files')
         cache = cache_setting(params, files, training=False, input_context=input_context)
         elements = read_records(files, input_context, training=False, seed=0, epochs=1, params=params)
-    examples = checked_map(elements, lambda *examined: eval_example(*examined, params), params['skip_corrupt'])
+    examples = examined_map(elements, lambda *examined: eval_example(*examined, params), params['skip_corrupt'])
     if cache is not None:
         examples = examples.cache(cache)
-    return examples.batch(batch_size)
+    return checked_batches(examples, batch_size)
 
 
 def check_folder_input(params, key):
@@ -366,7 +367,7 @@ def examine_group(filename, start, group, problem, epoch, params):
     """
     count = tf.size(group, out_type=tf.int64)
     is_example = starts_with(group, EXAMPLE_START)
-    encoded, labels = parse_examples(tf.where(is_example, group, b''))
+    encoded, labels = parse_examples(select_strings(is_example, group, b''))
     key, complete, found = examine_images(encoded, labels, params)
     found = tf.where(is_example, found, 'not a serialized tf.train.Example')
     found = tf.where(tf.equal(problem, ''), found, problem)
@@ -382,11 +383,16 @@ def parse_examples(records):
         schema.LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=schema.UNLABELLED),
         schema.LEGACY_LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=schema.UNLABELLED),
     })
-    encoded = tf.where(tf.strings.length(features[schema.ENCODED]) > 0,
-                       features[schema.ENCODED], features[schema.LEGACY_ENCODED])
+    encoded = select_strings(tf.strings.length(features[schema.ENCODED]) > 0,
+                             features[schema.ENCODED], features[schema.LEGACY_ENCODED])
     labels = tf.where(tf.not_equal(features[schema.LABEL], schema.UNLABELLED),
                       features[schema.LABEL], features[schema.LEGACY_LABEL])
     return encoded, tf.cast(labels, tf.int32)
+
+
+def select_strings(condition, strings, others):
+    """tf.where(condition, strings, others) for string vectors, without copying `strings` when all are chosen."""
+    return tf.cond(tf.reduce_all(condition), lambda: strings, lambda: tf.where(condition, strings, others))
 
 
 def starts_with(data, prefix):
@@ -435,22 +441,23 @@ def checked_load(encoded, key, complete, problem, load, fallback):
     """Returns (load(encoded, key), problem) for an examined record.
 
     `load` returns a tuple like `fallback`, which stands in when the record
-    has a problem or its image cannot be decoded; checked_map then fails or
-    skips it.
+    has a problem or its image cannot be decoded; payload_or_failure then
+    fails on it, or skipping_problems skips it.
     """
-    def decode():
-        return tf.cond(complete, lambda: (load(encoded, key), tf.constant('')),
-                       lambda: guarded(load, encoded, key, fallback))
-    return tf.cond(tf.equal(problem, ''), decode, lambda: (fallback, problem))
+    def doubtful():
+        return tf.cond(tf.equal(problem, ''), lambda: guarded(load, encoded, key, fallback),
+                       lambda: (fallback, problem))
+    return tf.cond(tf.logical_and(complete, tf.equal(problem, '')),
+                   lambda: (load(encoded, key), problem), doubtful)
 
 
 def train_example_from_record(filename, index, encoded, label, key, complete, problem, epoch, seed, params):
     """Training example decoded straight from the crop window of an examined record's image."""
     def crop_and_augment(encoded, key):
         seeds = example_seeds(key, epoch, seed)
-        image = decode_crop_resize(encoded, lambda shape: distorted_window(shape, seeds[0], params), params,
-                                   flip=flip_decision(seeds, params))
-        return (color_jitter(image, seeds, params),)
+        image = flipped(decode_crop_resize(encoded, lambda shape: distorted_window(shape, seeds[0], params),
+                                           params), flip_decision(seeds, params))
+        return (normalize(color_jitter(image, seeds, params)),)
 
     size = params['image_size']
     fallback = (tf.zeros([size, size, params['channels']]),)
@@ -476,8 +483,8 @@ def train_example_from_image(image, label, key, epoch, seed, params):
     """Training example cropped and augmented from a cached decoded image."""
     seeds = example_seeds(key, epoch, seed)
     window = distorted_window(tf.shape(image)[:2], seeds[0], params)
-    image = crop_resize(image, window, params, flip=flip_decision(seeds, params))
-    return color_jitter(image, seeds, params), label
+    image = flipped(crop_resize(image, window, params), flip_decision(seeds, params))
+    return normalize(color_jitter(image, seeds, params)), label
 
 
 def eval_example(filename, index, encoded, label, key, complete, problem, epoch, params):
@@ -496,33 +503,44 @@ def location(filename, index):
                     tf.strings.join(['record ', tf.strings.as_string(index), ' of ', filename]))
 
 
-def checked_map(elements, example_fn, skip_corrupt):
-    """Maps `example_fn` (element -> (payload, filename, index, problem)) over `elements` and keeps the payloads.
+def examined_map(elements, example_fn, skip_corrupt):
+    """Maps `example_fn` (element -> (payload, filename, index, problem)) over `elements` in parallel.
 
-    The first element with a problem fails the pipeline, naming its file and
-    record, inside the same parallel map; with `skip_corrupt` such elements are
-    skipped and counted instead.
+    With `skip_corrupt` the elements with a problem are dropped and counted;
+    otherwise they go on, to fail where payload_or_failure checks them.
     """
-    if not skip_corrupt:
-        return elements.map(lambda *element: payload_or_failure(*example_fn(*element)),
-                            num_parallel_calls=AUTOTUNE)
-    return skipping_problems(elements.map(example_fn, num_parallel_calls=AUTOTUNE))
+    examples = elements.map(example_fn, num_parallel_calls=AUTOTUNE)
+    return skipping_problems(examples) if skip_corrupt else examples
+
+
+def checked_batches(examples, batch_size, drop_remainder=False):
+    """Batches (payload, filename, index, problem) examples into payload batches, checking each batch once."""
+    return examples.batch(batch_size, drop_remainder=drop_remainder).map(payload_or_failure,
+                                                                         num_parallel_calls=AUTOTUNE)
 
 
 def payload_or_failure(payload, filename, index, problem):
-    """Returns `payload`, or fails with 'input_fn: <location>: <problem>' when there is a problem."""
+    """Returns `payload`, or fails with 'input_fn: <location>: <problem>' for the first element with a problem.
+
+    Takes one example or a batch of them (filename, index and problem then vectors).
+    """
+    problems, filenames, indices = (tf.reshape(part, [-1]) for part in (problem, filename, index))
+
     def fail():
-        message = tf.strings.join(['input_fn: ', location(filename, index), ': ', problem,
+        first = tf.argmax(tf.cast(tf.not_equal(problems, ''), tf.int32))
+        message = tf.strings.join(['input_fn: ', location(filenames[first], indices[first]), ': ', problems[first],
                                    '; set skip_corrupt: true to skip such records'])
         with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
             return tf.constant(False)
-    checked = tf.cond(tf.equal(problem, ''), lambda: tf.constant(True), fail)
+    checked = tf.cond(tf.reduce_all(tf.equal(problems, '')), lambda: tf.constant(True), fail)
     with tf.control_dependencies([checked]):
         return tf.nest.map_structure(tf.identity, payload)
 
 
 def skipping_problems(dataset):
-    """Drops the (payload, filename, index, problem) elements with a problem, logging each with a running count."""
+    """Drops the (payload, filename, index, problem) elements with a problem, logging each with a running count.
+
+    The elements kept keep their form (their problem is '')."""
     def count(skipped, element):
         payload, filename, index, problem = element
         bad = tf.not_equal(problem, '')
@@ -536,10 +554,10 @@ def skipping_problems(dataset):
                      output_stream=sys.stderr)
             return tf.constant(True)
         logged = tf.cond(tf.equal(problem, ''), lambda: tf.constant(False), log)
-        return payload, tf.logical_not(logged)
+        return (payload, filename, index, problem), tf.logical_not(logged)
 
     return dataset.scan(tf.constant(0, tf.int64), count).map(log_skip).filter(
-        lambda payload, keep: keep).map(lambda payload, keep: payload)
+        lambda example, keep: keep).map(lambda example, keep: example)
 
 
 # ---------------------------------------------------------------- geometry and decoding
@@ -547,7 +565,7 @@ def skipping_problems(dataset):
 def central_window(shape, fraction):
     """Returns [y, x, height, width] of the central square keeping `fraction` of the shorter side."""
     side = tf.maximum(1, tf.cast(fraction * tf.cast(tf.reduce_min(shape), tf.float32), tf.int32))
-    return tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2, side, side])
+    return tf.concat([(shape - side) // 2, [side, side]], axis=0)
 
 
 def distorted_window(shape, seed, params):
@@ -562,14 +580,14 @@ def distorted_window(shape, seed, params):
         max_attempts=params['crop_max_attempts'],
         use_image_if_no_bounding_boxes=True)
     failed = tf.reduce_all(tf.equal(size[:2], shape))
-    return tf.cond(failed, lambda: central_window(shape, params['eval_crop_fraction']),
-                   lambda: tf.stack([begin[0], begin[1], size[0], size[1]]))
+    return tf.where(failed, central_window(shape, params['eval_crop_fraction']),
+                    tf.concat([begin[:2], size[:2]], axis=0))
 
 
 def dct_ratio_index(window, side):
     """Index into DCT_RATIOS of the largest reduced JPEG scale that keeps the window's shorter side >= `side`."""
     shorter = tf.reduce_min(window[2:])
-    return tf.add_n([tf.cast(shorter >= ratio * side, tf.int32) for ratio in DCT_RATIOS[1:]])
+    return tf.reduce_sum(tf.cast(shorter >= [ratio * side for ratio in DCT_RATIOS[1:]], tf.int32))
 
 
 def decode_jpeg_window(encoded, window, channels, side):
@@ -598,13 +616,12 @@ def decode_any(encoded, channels):
     return image
 
 
-def decode_crop_resize(encoded, window_fn, params, shorter_side=None, flip=None):
+def decode_crop_resize(encoded, window_fn, params, shorter_side=None):
     """Decodes the window `window_fn(shape)` of an encoded image and resizes it.
 
     Without `shorter_side` the result is float32 [image_size, image_size,
     channels] in [0, 255]; with it, uint8 keeping the aspect ratio, the shorter
-    side brought down to `shorter_side`. JPEGs decode only the window. `flip`
-    (see flipped) mirrors the decoded window before the resize.
+    side brought down to `shorter_side`. JPEGs decode only the window.
     """
     channels = params['channels']
     side = shorter_side or params['image_size']
@@ -618,18 +635,17 @@ def decode_crop_resize(encoded, window_fn, params, shorter_side=None, flip=None)
         window = window_fn(tf.shape(image)[:2])
         return tf.slice(image, [window[0], window[1], 0], [window[2], window[3], channels])
 
-    image = flipped(tf.cond(tf.io.is_jpeg(encoded), jpeg, other), flip)
+    image = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
     image.set_shape([None, None, channels])
     if shorter_side is None:
         return resize(image, [params['image_size'], params['image_size']], params)
     return shrink(image, shorter_side, params)
 
 
-def crop_resize(image, window, params, flip=None):
-    """Crops `window` out of a decoded image, mirrors it when `flip` is true and resizes it to
-    image_size (float32 in [0, 255])."""
+def crop_resize(image, window, params):
+    """Crops `window` out of a decoded image and resizes it to image_size (float32 in [0, 255])."""
     cropped = tf.slice(image, [window[0], window[1], 0], [window[2], window[3], params['channels']])
-    return resize(flipped(cropped, flip), [params['image_size'], params['image_size']], params)
+    return resize(cropped, [params['image_size'], params['image_size']], params)
 
 
 def resize(image, size, params):
@@ -657,7 +673,7 @@ def cached_side(params):
 def example_seeds(key, epoch, seed):
     """Returns 3 stateless seeds (crop, flip, colour) for one example in one epoch."""
     mixed = tf.bitwise.bitwise_xor(tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64) * 0x9E3779B97F4A7C)
-    return tf.stack([tf.stack([mixed + stream, key]) for stream in range(3)])
+    return tf.stack([mixed + tf.range(3, dtype=tf.int64), tf.fill([3], key)], axis=1)
 
 
 def flip_decision(seeds, params):
@@ -670,9 +686,8 @@ def flip_decision(seeds, params):
 def flipped(image, flip):
     """Mirrors `image` left-right when the scalar bool `flip` is true (None: never).
 
-    Training mirrors the uint8 window before the resize: the resize commutes
-    with the mirror, and mirroring the uint8 window costs less than mirroring
-    the float32 output.
+    Training mirrors the resized output: tf.reverse costs per pixel, and the
+    output has fewer pixels than the average crop window.
     """
     if flip is None:
         return image
@@ -696,15 +711,6 @@ def color_jitter(image, seeds, params):
 def normalize(image):
     """Maps [0, 255] to [-1, 1]."""
     return image * (2.0 / 255.0) - 1.0
-
-
-def training_batches(examples, batch_size):
-    """Batches (image in [0, 255], label) training examples and maps the images to [-1, 1].
-
-    Normalizing whole batches takes one op per batch instead of two per image.
-    """
-    return examples.batch(batch_size, drop_remainder=True).map(
-        lambda images, labels: (normalize(images), labels), num_parallel_calls=AUTOTUNE)
 
 
 def _features_and_labels(images, labels):
