@@ -103,7 +103,7 @@ def classic_dataset(pattern, parallel):
         image = tf.io.decode_jpeg(features[schema.ENCODED], channels=3)
         image = tf.image.resize(image, [CLASSIC_RESIZE, CLASSIC_RESIZE])
         image = tf.image.random_crop(image, [OUTPUT_SIDE, OUTPUT_SIDE, 3])
-        image = tf.image.random_flip_left_right(image) / 127.5 - 1.0
+        image = tf.image.random_flip_left_right(image)
         return image, tf.cast(features[schema.LABEL], tf.int32)
     files = tf.io.gfile.glob(pattern)
     return (tf.data.TFRecordDataset(files).shuffle(2048).repeat()

@@ -2,8 +2,9 @@
 
 Each item is opened with Pillow, cropped with the torchvision RandomResizedCrop rule (area
 0.08-1, aspect 3/4-4/3, 10 tries, else a central crop) and resized to 224x224 in one bilinear
-`resize(box=...)`, flipped half the time and turned into a float32 CHW tensor in [-1, 1], the
-same output as this scaffold's training input_fn. torch is optional: without it the table says
+`resize(box=...)`, flipped half the time and turned into a float32 CHW tensor of pixel values
+in [0, 255], the same output as this scaffold's training input_fn (both leave the mapping to
+[-1, 1] to the model). torch is optional: without it the table says
 so and nothing else changes.
 """
 import math
@@ -63,7 +64,7 @@ def make_loader(torch, paths, context):
 
         def __getitem__(self, index):
             pixels = load_training_crop(paths[index], context.crop_size, random)
-            image = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+            image = torch.from_numpy(pixels).permute(2, 0, 1).float()
             return image, 0
 
     dataset = PhotoDataset()

@@ -4,8 +4,10 @@
 Inception/ResNet recipe: a random crop window is drawn from the JPEG header
 and only that window is decoded (`decode_and_crop_jpeg`), at a reduced DCT
 scale when the window is at least twice the output size. Evaluation decodes a
-central window. Images come out as float32 in [-1, 1], exactly
+central window. Images come out as float32 pixel values in [0, 255], exactly
 `image_size` x `image_size` x `channels`; labels are int32 (-1 unlabelled).
+The model_fn maps the pixels to [-1, 1] (project/model_fn.py), on the device
+that runs the model, so the input pipeline spends no pass over the images on it.
 
 `train_files`/`eval_files` may also name an image folder (class sub-folders, read
 as convert_dataset.py reads them: library.image_folders). Its files are examined
@@ -68,10 +70,10 @@ def input_fn(mode, params, input_context=None, epochs=None):
 
 
 def preprocess_for_serving(image_bytes, params):
-    """Returns the eval-preprocessed float32 [image_size, image_size, channels] image of one encoded JPEG/PNG."""
-    image = decode_crop_resize(image_bytes, lambda shape: central_window(shape, params['eval_crop_fraction']),
-                               params)
-    return normalize(image)
+    """Returns the eval-preprocessed float32 [image_size, image_size, channels] image (in [0, 255]) of one
+    encoded JPEG/PNG."""
+    return decode_crop_resize(image_bytes, lambda shape: central_window(shape, params['eval_crop_fraction']),
+                              params)
 
 
 # ---------------------------------------------------------------- configuration
@@ -278,7 +280,7 @@ def synthetic_dataset(params, training, batch_size, epochs):
     examples = info['count'] if info else params['synthetic_examples']
     batches = max(1, examples // batch_size)
     shape = [batch_size, params['image_size'], params['image_size'], params['channels']]
-    images = tf.random.stateless_uniform(shape, seed=[params['random_seed'] or 0, 1], minval=-1.0, maxval=1.0)
+    images = tf.random.stateless_uniform(shape, seed=[params['random_seed'] or 0, 1], minval=0.0, maxval=255.0)
     num_classes = params.get('num_classes')
     labels = (tf.random.stateless_uniform([batch_size], seed=[params['random_seed'] or 0, 2],
                                           maxval=num_classes, dtype=tf.int32)
@@ -457,7 +459,7 @@ def train_example_from_record(filename, index, encoded, label, key, complete, pr
         seeds = example_seeds(key, epoch, seed)
         image = flipped(decode_crop_resize(encoded, lambda shape: distorted_window(shape, seeds[0], params),
                                            params), flip_decision(seeds, params))
-        return (normalize(color_jitter(image, seeds, params)),)
+        return (color_jitter(image, seeds, params),)
 
     size = params['image_size']
     fallback = (tf.zeros([size, size, params['channels']]),)
@@ -484,7 +486,7 @@ def train_example_from_image(image, label, key, epoch, seed, params):
     seeds = example_seeds(key, epoch, seed)
     window = distorted_window(tf.shape(image)[:2], seeds[0], params)
     image = flipped(crop_resize(image, window, params), flip_decision(seeds, params))
-    return normalize(color_jitter(image, seeds, params)), label
+    return color_jitter(image, seeds, params), label
 
 
 def eval_example(filename, index, encoded, label, key, complete, problem, epoch, params):
@@ -708,11 +710,6 @@ def color_jitter(image, seeds, params):
     return image
 
 
-def normalize(image):
-    """Maps [0, 255] to [-1, 1]."""
-    return image * (2.0 / 255.0) - 1.0
-
-
 def _features_and_labels(images, labels):
     return {'image': images}, labels
 
@@ -733,6 +730,7 @@ def cache_setting(params, files, training, input_context):
         'image_size': params['image_size'],
         'channels': params['channels'],
         'resize_method': params['resize_method'],
+        'pixel_range': [0, 255],
         'skip_corrupt': params['skip_corrupt'],
         'num_classes': params.get('num_classes'),
         'shard': [input_context.input_pipeline_id, input_context.num_input_pipelines] if input_context else None,

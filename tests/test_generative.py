@@ -44,12 +44,15 @@ def make_params(model_dir, model, conditional=False, **overrides):
 
 
 def blob_images(count, seed=0):
-    """Returns `count` images in [-1, 1], each a bright square on a dark background, and labels."""
+    """Returns `count` images, each a bright square on a dark background, and labels.
+
+    The images are pixel values in [0, 255], as project.input_fn hands them to the model_fn.
+    """
     rng = np.random.RandomState(seed)
-    images = np.full((count, IMAGE_SIZE, IMAGE_SIZE, 3), -0.8, np.float32)
+    images = np.full((count, IMAGE_SIZE, IMAGE_SIZE, 3), 25.0, np.float32)
     for image in images:
         top, left = rng.randint(0, IMAGE_SIZE - 6, size=2)
-        image[top:top + 6, left:left + 6] = rng.uniform(0.2, 1.0, size=3)
+        image[top:top + 6, left:left + 6] = rng.uniform(150.0, 255.0, size=3)
     return images, (np.arange(count) % CLASSES).astype(np.int32)
 
 

@@ -99,7 +99,7 @@ def test_modes_give_documented_shapes_dtypes_and_ranges(mixed_records, channels)
     images, labels = collect(input_lib.input_fn(TRAIN, params, epochs=1))
     assert images.shape == (12, SIZE, SIZE, channels) and images.dtype == np.float32
     assert labels.dtype == np.int32 and sorted(labels) == list(range(12))
-    assert images.min() >= -1.0 and images.max() <= 1.0 and images.std() > 0.1
+    assert images.min() >= 0.0 and images.max() <= 255.0 and images.std() > 10.0
     images, labels = collect(input_lib.input_fn(EVAL, params))
     assert images.shape == (12, SIZE, SIZE, channels) and sorted(labels) == list(range(12))
     predictions = list(input_lib.input_fn(PREDICT, params))
@@ -262,7 +262,7 @@ def test_synthetic_mode_feeds_random_tensors_of_the_real_shapes():
     assert len(batches) == 6
     features, labels = batches[0]
     assert features['image'].shape == (4, SIZE, SIZE, 3) and labels.dtype == tf.int32
-    assert -1.0 <= float(tf.reduce_min(features['image'])) and float(tf.reduce_max(features['image'])) <= 1.0
+    assert 0.0 <= float(tf.reduce_min(features['image'])) and float(tf.reduce_max(features['image'])) <= 255.0
     assert set(np.concatenate([labels.numpy() for _, labels in batches])) <= {0, 1, 2}
 
 

@@ -45,9 +45,10 @@ def shape_images(count, seed):
 
 
 def shapes_input_fn(images, labels, batch_size=16, repeat=True):
-    """Returns an Estimator input_fn over in-memory arrays."""
+    """Returns an Estimator input_fn over in-memory arrays in [-1, 1], handed over as pixel values like
+    project.input_fn's."""
     def input_fn():
-        dataset = tf.data.Dataset.from_tensor_slices(({'image': images}, labels))
+        dataset = tf.data.Dataset.from_tensor_slices(({'image': as_pixels(images)}, labels))
         if repeat:
             dataset = dataset.shuffle(len(labels), seed=0).repeat()
         return dataset.batch(batch_size, drop_remainder=repeat)
@@ -61,12 +62,17 @@ def make_estimator(params):
                                   params=params, config=run_config)
 
 
+def as_pixels(images):
+    """Maps images in [-1, 1] to the [0, 255] pixel values the model_fn takes."""
+    return (images + 1.0) * 127.5
+
+
 def build_spec(params, mode, batch=4):
     """Builds `mode`'s spec in a fresh graph; returns (graph, spec)."""
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.train.get_or_create_global_step()
-        features = {'image': tf.random.uniform([batch, SIZE, SIZE, 3], -1.0, 1.0)}
+        features = {'image': tf.random.uniform([batch, SIZE, SIZE, 3], 0.0, 255.0)}
         labels = None if mode == PREDICT else tf.constant([0, 1, 2, 0][:batch])
         return graph, model_fn.model_fn(features, labels, mode, params)
 
@@ -280,7 +286,7 @@ def test_exported_feature_extractor_loads_as_a_hub_module(trained_cnn, tmp_path)
     reader = tf.train.load_checkpoint(checkpoint)
     logits = features @ reader.get_tensor('cnn/logits/kernel') + reader.get_tensor('cnn/logits/bias')
     predictions = make_estimator(params).predict(
-        lambda: tf.data.Dataset.from_tensor_slices({'image': images}).batch(4),
+        lambda: tf.data.Dataset.from_tensor_slices({'image': as_pixels(images)}).batch(4),
         checkpoint_path=checkpoint)
     probabilities = np.stack([prediction['probabilities'] for prediction in predictions])
     np.testing.assert_allclose(tf.nn.softmax(logits).numpy(), probabilities, atol=1e-5)
