@@ -155,7 +155,7 @@ def cache_epochs_images_per_second(params, count):
 
 def measure(context):
     """Returns the Measurement of every pipeline, repetitions taken round-robin."""
-    batches = context.batches(6, 20)
+    batches = context.batches(6, 40)
     warm_up = 3
     pattern = context.train_files
     images = encoded_images(pattern)
@@ -191,7 +191,7 @@ def tables(context):
     setup = ('%d JPEGs from %s in TFRecord shards; output %dx%d, batch %d; median of %d '
              'repetition(s) taken round-robin, %d timed batches each after a warm-up.' % (
                  context.image_count, os.path.basename(context.images_dir), OUTPUT_SIDE, OUTPUT_SIDE,
-                 BATCH, context.repeats, context.batches(6, 20)))
+                 BATCH, context.repeats, context.batches(6, 40)))
     return [
         common.rate_table('Input pipelines: training crops against the necessary-work limit',
                           [found[key] for key, _, _ in PIPELINES[:5]], baseline_key='input.limit',
@@ -237,7 +237,7 @@ def main(argv=None):
     images_dir = common.photo_folder(128 if args.quick else 384)
     os.makedirs(common.DATA_DIR, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='input-', dir=common.DATA_DIR) as work_dir:
-        context = common.Context(quick=args.quick, repeats=1 if args.quick else 3, images_dir=images_dir,
+        context = common.Context(quick=args.quick, repeats=1 if args.quick else 5, images_dir=images_dir,
                                  image_count=len(common.list_images(images_dir)),
                                  train_files=converted_records(images_dir, images_dir + '-records', reuse=True),
                                  work_dir=work_dir)
