@@ -688,8 +688,8 @@ def flip_decision(seeds, params):
 def flipped(image, flip):
     """Mirrors `image` left-right when the scalar bool `flip` is true (None: never).
 
-    Training mirrors the resized output: tf.reverse costs per pixel, and the
-    output has fewer pixels than the average crop window.
+    Training mirrors the resized output: tf.reverse costs per pixel, and for
+    photos larger than the output the average crop window has more pixels.
     """
     if flip is None:
         return image
