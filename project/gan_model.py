@@ -102,7 +102,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         if training:
             images = gan_augment.augment(images, params['gan_augment'])
         return gan_nets.conv_encoder(images, image_labels, params, training, 1, normalization,
-                                     discriminator_scope, gan_nets.gan_initializer(), label_projection=True)
+                                     discriminator_scope, gan_nets.gan_initializer())
 
     def discriminate_real_and_fake(real_images, fake_images):
         """Returns (real scores, fake scores).

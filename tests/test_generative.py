@@ -202,22 +202,6 @@ def test_wgan_updates_generator_once_per_n_critic_steps(tmp_path):
     assert generator_changed == [False, True, False]
 
 
-def test_conditional_discriminator_projects_the_label_onto_its_features():
-    params = make_params('unused', 'dcgan', conditional=True)
-    with tf.Graph().as_default():
-        images = tf.random.stateless_uniform([4, IMAGE_SIZE, IMAGE_SIZE, 3], seed=[1, 2], minval=-1.0, maxval=1.0)
-        labels = tf.compat.v1.placeholder(tf.int32, [4])
-        scores = gan_nets.conv_encoder(images, labels, params, False, 1, 'batch', 'discriminator',
-                                       gan_nets.gan_initializer(), label_projection=True)
-        variables = {variable.name: variable for variable in tf.compat.v1.global_variables()}
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            unlabelled, first, second = (session.run(scores, {labels: [label] * 4}) for label in (-1, 0, 1))
-    assert variables['discriminator/conv0/kernel:0'].shape[2] == 3  # the label does not enter as input maps
-    assert variables['discriminator/label_projection:0'].shape[0] == CLASSES
-    assert not np.allclose(first, second) and not np.allclose(first, unlabelled)
-
-
 def test_generator_updates_runs_that_many_generator_updates_per_step(tmp_path):
     params = make_params(tmp_path, 'dcgan', generator_updates=2, optimizer='adam', adam_beta1=0.5)
     with tf.Graph().as_default():
