@@ -446,11 +446,11 @@ def checked_load(encoded, key, complete, problem, load, fallback):
     has a problem or its image cannot be decoded; payload_or_failure then
     fails on it, or skipping_problems skips it.
     """
+    clean = tf.equal(problem, '')
+
     def doubtful():
-        return tf.cond(tf.equal(problem, ''), lambda: guarded(load, encoded, key, fallback),
-                       lambda: (fallback, problem))
-    return tf.cond(tf.logical_and(complete, tf.equal(problem, '')),
-                   lambda: (load(encoded, key), problem), doubtful)
+        return tf.cond(clean, lambda: guarded(load, encoded, key, fallback), lambda: (fallback, problem))
+    return tf.cond(tf.logical_and(complete, clean), lambda: (load(encoded, key), problem), doubtful)
 
 
 def train_example_from_record(filename, index, encoded, label, key, complete, problem, epoch, seed, params):
