@@ -40,6 +40,7 @@ PNG_END = b'IEND\xaeB`\x82'
 EXAMPLE_START = b'\x0a'  # a serialized tf.train.Example starts with its `features` field
 IMAGE_MAGICS = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'BM')  # JPEG, PNG, GIF, BMP
 RECORD_GROUP = 64  # records read, byte-accounted and examined together
+CROP, COLOUR = 0, 1  # purposes of the stateless seeds drawn for one example (draw_seed)
 
 
 def input_fn(mode, params, input_context=None, epochs=None):
@@ -157,7 +158,7 @@ def training_dataset(params, input_context, batch_size, epochs):
     if image_folders.is_image_folder(params['train_files']):
         check_folder_input(params, 'train_files')
         examples = examined_map(folder_training_elements(params, input_context, seed, epochs),
-                                lambda *examined: train_example_from_record(*examined, seed, params),
+                                lambda *examined: train_example_from_record(*examined, params),
                                 params['skip_corrupt'])
         return checked_batches(examples, batch_size, drop_remainder=True)
     if params['balance_classes']:
@@ -170,7 +171,7 @@ def training_dataset(params, input_context, batch_size, epochs):
         examples = read_records(files, input_context, training=True, seed=seed, epochs=epochs,
                                 params=params).shuffle(shuffle_buffer, seed=seed % (2 ** 31),
                                                        reshuffle_each_iteration=True)
-        examples = examined_map(examples, lambda *examined: train_example_from_record(*examined, seed, params),
+        examples = examined_map(examples, lambda *examined: train_example_from_record(*examined, params),
                                 params['skip_corrupt'])
         return checked_batches(examples, batch_size, drop_remainder=True)
     cached = examined_map(
@@ -217,7 +218,7 @@ def worker_share(items, input_context):
     return items[input_context.input_pipeline_id::pipelines]
 
 
-def file_elements(pairs, per_epoch, params):
+def file_elements(pairs, per_epoch, seed, params):
     """Maps (path, label) pairs to examined records like read_records gives, with the file's bytes as the image.
 
     The index is -1 (a file, not a record in a shard); the epoch is the position // `per_epoch`.
@@ -225,7 +226,8 @@ def file_elements(pairs, per_epoch, params):
     def examine_file(position, path, label):
         encoded = tf.io.read_file(path)
         key, complete, problem = examine_images(encoded, label, params)
-        return path, tf.constant(-1, tf.int64), encoded, label, key, complete, problem, position // per_epoch
+        return (path, tf.constant(-1, tf.int64), encoded, label, key, complete, problem,
+                example_draws(key, position // per_epoch, seed))
     return pairs.enumerate().map(lambda position, pair: examine_file(position, *pair), num_parallel_calls=AUTOTUNE)
 
 
@@ -241,7 +243,7 @@ def folder_training_elements(params, input_context, seed, epochs):
         paths, labels = zip(*worker_share(list(zip(found.paths, found.labels)), input_context))
         files = tf.data.Dataset.from_tensor_slices((list(paths), tf.constant(labels, tf.int32)))
         files = files.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True).repeat(epochs)
-        return file_elements(files, len(paths), params)
+        return file_elements(files, len(paths), seed, params)
     if not found.classes:
         raise ConfigError('balance_classes: train_files folder %s has no class sub-folders to balance'
                           % params['train_files'])
@@ -259,7 +261,7 @@ def folder_training_elements(params, input_context, seed, epochs):
     choices = tf.data.Dataset.range(len(per_class)).flat_map(
         lambda index: tf.data.Dataset.from_tensors(index).repeat(largest)).shuffle(
         per_epoch, seed=shuffle_seed, reshuffle_each_iteration=True).repeat(epochs)
-    return file_elements(tf.data.Dataset.choose_from_datasets(classes, choices), per_epoch, params)
+    return file_elements(tf.data.Dataset.choose_from_datasets(classes, choices), per_epoch, seed, params)
 
 
 def folder_evaluation_elements(params, input_context):
@@ -271,7 +273,7 @@ def folder_evaluation_elements(params, input_context):
                                   known_classes=params.get('class_names'))
     paths, labels = zip(*worker_share(list(zip(found.paths, found.labels)), input_context))
     files = tf.data.Dataset.from_tensor_slices((list(paths), tf.constant(labels, tf.int32)))
-    return file_elements(files, len(paths), params)
+    return file_elements(files, len(paths), 0, params)
 
 
 def synthetic_dataset(params, training, batch_size, epochs):
@@ -297,8 +299,8 @@ def read_records(files, input_context, training, seed, epochs, params):
     The file order is reshuffled on every pass in training and fixed in
     evaluation; each worker of a multi-worker run reads its own shards. A shard
     that ends early (truncated or corrupt framing) gives one final element whose
-    `problem` says so. The epoch number travels with every record (it seeds the
-    augmentation), so epochs follow each other without restarting the pipeline.
+    `problem` says so. Every record's draw mixes in its epoch number (the draw
+    seeds the augmentation), so epochs follow each other without restarting the pipeline.
     Records are read, accounted and examined in groups of RECORD_GROUP (a few
     ops per group instead of per record), then handed on one by one.
     """
@@ -317,7 +319,7 @@ def read_records(files, input_context, training, seed, epochs, params):
     groups = file_list.interleave(read_file, num_parallel_calls=AUTOTUNE,
                                   deterministic=not training or shard_records)
     records = groups.map(lambda filename, start, group, problem, epoch, _: examine_group(
-        filename, start, group, problem, epoch, params), num_parallel_calls=AUTOTUNE).unbatch()
+        filename, start, group, problem, epoch, seed, params), num_parallel_calls=AUTOTUNE).unbatch()
     if shard_records:
         records = records.shard(pipelines, input_context.input_pipeline_id)
     return records
@@ -357,11 +359,12 @@ def read_file(filename, size, epoch):
 
 # ---------------------------------------------------------------- examining records
 
-def examine_group(filename, start, group, problem, epoch, params):
+def examine_group(filename, start, group, problem, epoch, seed, params):
     """Returns the examined records of a group, as vectors with one entry per record:
-    (filename, index in the file, encoded image, int32 label, key, complete, problem, epoch).
+    (filename, index in the file, encoded image, int32 label, key, complete, problem, draw).
 
-    `key` hashes the image bytes (it seeds the augmentation); `complete` says
+    `key` hashes the image bytes; `draw` is example_draws(key, epoch, seed), the
+    random number the example's augmentation is drawn from; `complete` says
     the JPEG or PNG ends with its end marker (others are decoded guarded);
     `problem` is '' or what is wrong, seen without decoding (`problem`, the
     group's own, comes first). Records that are not serialized Examples parse
@@ -374,7 +377,7 @@ def examine_group(filename, start, group, problem, epoch, params):
     found = tf.where(is_example, found, 'not a serialized tf.train.Example')
     found = tf.where(tf.equal(problem, ''), found, problem)
     return (tf.fill([count], filename), start + tf.range(count), encoded, labels, key, complete, found,
-            tf.fill([count], epoch))
+            example_draws(key, epoch, seed))
 
 
 def parse_examples(records):
@@ -426,21 +429,21 @@ def examine_images(encoded, labels, params):
 
 # ---------------------------------------------------------------- one example
 
-def guarded(load, encoded, key, fallback):
-    """Returns (load(encoded, key), '') or (fallback, problem) when decoding fails, without failing.
+def guarded(load, encoded, argument, fallback):
+    """Returns (load(encoded, argument), '') or (fallback, problem) when decoding fails, without failing.
 
     The attempt runs in a one-element dataset whose error is logged and
     dropped; only images that do not look complete take this slower path.
     """
-    attempt = tf.data.Dataset.from_tensors((encoded, key)).map(load).ignore_errors(log_warning=True)
+    attempt = tf.data.Dataset.from_tensors((encoded, argument)).map(load).ignore_errors(log_warning=True)
     attempt = attempt.map(lambda *outputs: (outputs, tf.constant('')))
     failure = tf.data.Dataset.from_tensors(
         (fallback, tf.constant('the image cannot be decoded (the warning logged above says why)')))
     return attempt.concatenate(failure).take(1).get_single_element()
 
 
-def checked_load(encoded, key, complete, problem, load, fallback):
-    """Returns (load(encoded, key), problem) for an examined record.
+def checked_load(encoded, argument, complete, problem, load, fallback):
+    """Returns (load(encoded, argument), problem) for an examined record.
 
     `load` returns a tuple like `fallback`, which stands in when the record
     has a problem or its image cannot be decoded; payload_or_failure then
@@ -449,27 +452,29 @@ def checked_load(encoded, key, complete, problem, load, fallback):
     clean = tf.equal(problem, '')
 
     def doubtful():
-        return tf.cond(clean, lambda: guarded(load, encoded, key, fallback), lambda: (fallback, problem))
-    return tf.cond(tf.logical_and(complete, clean), lambda: (load(encoded, key), problem), doubtful)
+        return tf.cond(clean, lambda: guarded(load, encoded, argument, fallback), lambda: (fallback, problem))
+    return tf.cond(tf.logical_and(complete, clean), lambda: (load(encoded, argument), problem), doubtful)
 
 
-def train_example_from_record(filename, index, encoded, label, key, complete, problem, epoch, seed, params):
+def train_example_from_record(filename, index, encoded, label, key, complete, problem, draw, params):
     """Training example decoded straight from the crop window of an examined record's image."""
-    def crop_and_augment(encoded, key):
-        seeds = example_seeds(key, epoch, seed)
-        image = flipped(decode_crop_resize(encoded, lambda shape: distorted_window(shape, seeds[0], params),
-                                           params), flip_decision(seeds, params))
-        return (color_jitter(image, seeds, params),)
+    del key
+
+    def crop_and_augment(encoded, draw):
+        def window(shape):
+            return distorted_window(shape, draw_seed(draw, CROP), params)
+        image = flipped(decode_crop_resize(encoded, window, params), flip_decision(draw, params))
+        return (color_jitter(image, draw, params),)
 
     size = params['image_size']
     fallback = (tf.zeros([size, size, params['channels']]),)
-    outputs, problem = checked_load(encoded, key, complete, problem, crop_and_augment, fallback)
+    outputs, problem = checked_load(encoded, draw, complete, problem, crop_and_augment, fallback)
     return (outputs[0], label), filename, index, problem
 
 
-def decode_for_cache(filename, index, encoded, label, key, complete, problem, epoch, params):
+def decode_for_cache(filename, index, encoded, label, key, complete, problem, draw, params):
     """Pre-augmentation training example to cache: the whole image, shorter side at most cache_image_size."""
-    del epoch
+    del draw
 
     def decode_whole(encoded, key):
         del key
@@ -483,15 +488,15 @@ def decode_for_cache(filename, index, encoded, label, key, complete, problem, ep
 
 def train_example_from_image(image, label, key, epoch, seed, params):
     """Training example cropped and augmented from a cached decoded image."""
-    seeds = example_seeds(key, epoch, seed)
-    window = distorted_window(tf.shape(image)[:2], seeds[0], params)
-    image = flipped(crop_resize(image, window, params), flip_decision(seeds, params))
-    return color_jitter(image, seeds, params), label
+    draw = example_draws(key, epoch, seed)
+    window = distorted_window(tf.shape(image)[:2], draw_seed(draw, CROP), params)
+    image = flipped(crop_resize(image, window, params), flip_decision(draw, params))
+    return color_jitter(image, draw, params), label
 
 
-def eval_example(filename, index, encoded, label, key, complete, problem, epoch, params):
+def eval_example(filename, index, encoded, label, key, complete, problem, draw, params):
     """Evaluation example: the same preprocessing as serving."""
-    del epoch
+    del draw
     size = params['image_size']
     fallback = (tf.zeros([size, size, params['channels']]),)
     outputs, problem = checked_load(encoded, key, complete, problem,
@@ -672,17 +677,26 @@ def cached_side(params):
 
 # ---------------------------------------------------------------- augmentation
 
-def example_seeds(key, epoch, seed):
-    """Returns 3 stateless seeds (crop, flip, colour) for one example in one epoch."""
-    mixed = tf.bitwise.bitwise_xor(tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64) * 0x9E3779B97F4A7C)
-    return tf.stack([mixed + tf.range(3, dtype=tf.int64), tf.fill([3], key)], axis=1)
+def example_draws(key, epoch, seed):
+    """Returns the random number (int64, 62 bits) that one example's augmentation in one epoch is drawn from.
+
+    A hash of the image key, the epoch and the run seed, element by element
+    (any shape): reproducible with random_seed, new in every epoch.
+    """
+    return tf.strings.to_hash_bucket_fast(tf.strings.join(
+        [tf.strings.as_string(key), tf.strings.as_string(epoch), str(seed)], separator='/'), 2 ** 62)
 
 
-def flip_decision(seeds, params):
-    """Returns None (random_flip off) or a scalar bool: whether this example is mirrored, true half the time."""
+def draw_seed(draw, purpose):
+    """Returns the stateless seed (int64 [2]) for one `purpose` (CROP or COLOUR) of an example's draw."""
+    return tf.stack([draw, tf.constant(purpose, tf.int64)])
+
+
+def flip_decision(draw, params):
+    """Returns None (random_flip off) or a scalar bool: whether this example is mirrored (the draw's lowest bit)."""
     if not params['random_flip']:
         return None
-    return tf.random.stateless_uniform([], seed=seeds[1]) < 0.5
+    return tf.equal(tf.bitwise.bitwise_and(draw, 1), 1)
 
 
 def flipped(image, flip):
@@ -696,10 +710,10 @@ def flipped(image, flip):
     return tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
 
 
-def color_jitter(image, seeds, params):
+def color_jitter(image, draw, params):
     """Optional colour jitter of a float32 [0, 255] image (still in [0, 255])."""
     if params['color_jitter']:
-        colour = tf.random.experimental.stateless_split(seeds[2], num=4)
+        colour = tf.random.experimental.stateless_split(draw_seed(draw, COLOUR), num=4)
         image = image / 255.0
         image = tf.image.stateless_random_brightness(image, 32.0 / 255.0, seed=colour[0])
         image = tf.image.stateless_random_contrast(image, 0.5, 1.5, seed=colour[1])
