@@ -44,7 +44,7 @@ How to read these tables: every figure is the median of `n` timed runs (the rang
 slowest and fastest run) after untimed warm-up; a ratio divides two medians measured in this
 same run on this machine, so ratios carry over to other machines far better than the absolute
 figures do. Input pipelines produce 224x224 training crops in batches of 64 from the same
-512x512 JPEGs. A row that says *Skipped* names what was missing. Figures taken while other
+images (the data row says which). A row that says *Skipped* names what was missing. Figures taken while other
 programs load the machine (see the load average) come out lower and noisier: rerun on an idle
 machine before drawing conclusions. Rows of one table are measured back to back (the input
 pipelines round-robin), while the Summary also compares figures of different modules, taken

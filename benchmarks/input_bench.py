@@ -2,13 +2,14 @@
 
     python -m benchmarks.input_bench            # full run (a few minutes on 2 cores)
     python -m benchmarks.input_bench --quick    # smaller, one repetition
+    python -m benchmarks.input_bench --photo_side 1024   # larger photos: reduced-scale DCT decoding pays
 
 Data: photo-like 512x512 JPEGs (benchmarks.common: layered noise and texture,
 so they decode at realistic speed), converted to TFRecord shards by
 convert_dataset.py. Output 224x224, batch 64. Every figure is the median over
 the repetitions, measured round-robin in one run. The figures replace the
-'## Input pipeline' section of benchmarks/README.md; `python -m benchmarks`
-runs it too, through `run(context)`.
+'## Input pipeline' section of benchmarks/README.md (with --photo_side, a
+section of their own); `python -m benchmarks` runs it too, through `run(context)`.
 """
 import argparse
 import os
@@ -213,14 +214,14 @@ def run(context):
     return tables(context)
 
 
-def write_section(text, path=README):
-    """Replaces (or appends) the '## Input pipeline' section of `path`, keeping the other sections."""
+def write_section(text, path=README, section=SECTION):
+    """Replaces (or appends) the `section` heading's section of `path`, keeping the other sections."""
     existing = open(path, encoding='utf-8').read() if os.path.exists(path) else '# Benchmarks\n\n'
-    start = existing.find(SECTION + '\n')
+    start = existing.find(section + '\n')
     if start < 0:
         updated = existing.rstrip('\n') + '\n\n' + text
     else:
-        end = existing.find('\n## ', start + len(SECTION))
+        end = existing.find('\n## ', start + len(section))
         updated = existing[:start] + text + ('' if end < 0 else existing[end + 1:])
     temporary = path + '.tmp-%d' % os.getpid()
     with open(temporary, 'w', encoding='utf-8') as stream:
@@ -233,8 +234,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='fewer images and one repetition')
     parser.add_argument('--no_write', action='store_true', help='print the figures without updating README.md')
+    parser.add_argument('--photo_side', type=int, default=common.IMAGE_SIZE,
+                        help='side of the generated photo-like JPEGs (default %(default)s)')
     args = parser.parse_args(argv)
-    images_dir = common.photo_folder(128 if args.quick else 384)
+    images_dir = common.photo_folder(128 if args.quick else 384, size=args.photo_side)
+    own_size = args.photo_side != common.IMAGE_SIZE
+    section = '%s, %dx%d photos' % (SECTION, args.photo_side, args.photo_side) if own_size else SECTION
     os.makedirs(common.DATA_DIR, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='input-', dir=common.DATA_DIR) as work_dir:
         context = common.Context(quick=args.quick, repeats=1 if args.quick else 5, images_dir=images_dir,
@@ -243,15 +248,16 @@ def main(argv=None):
                                  work_dir=work_dir)
         found = tables(context)
     machine = dict(common.machine_info())
-    command = 'python -m benchmarks.input_bench' + (' --quick' if args.quick else '')
-    text = '\n'.join([SECTION, '', 'Command: `%s`  ' % command,
+    command = 'python -m benchmarks.input_bench' + (' --quick' if args.quick else '') + (
+        ' --photo_side %d' % args.photo_side if own_size else '')
+    text = '\n'.join([section, '', 'Command: `%s`  ' % command,
                       'Machine: %s, %s, TensorFlow %s, load average at start %s (%s).' % (
                           machine['machine'], machine['cores'], tf.__version__,
                           machine['load average at start'], machine['date']), ''] +
                      [table.markdown() for table in found])
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(text, section=section)
     return 0
 
 

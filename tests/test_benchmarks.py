@@ -10,6 +10,7 @@ from PIL import Image
 
 from benchmarks import __main__ as harness
 from benchmarks import common
+from benchmarks import input_bench
 from benchmarks import torch_bench
 from benchmarks import train_bench
 
@@ -153,3 +154,14 @@ def test_table_notes_are_paragraphs_and_bullets_stay_one_list():
     assert table.markdown() == ('### T\n\n| a |\n|---|\n| 1 |\n\n- one\n- two\n\nclosing words\n\n'
                                 'more\n')
     assert common.skipped_table('S', 'why.').markdown() == '### S\n\nSkipped: why.\n'
+
+
+def test_input_section_replaces_only_its_own_section(tmp_path):
+    readme = tmp_path / 'README.md'
+    readme.write_text('# Benchmarks\n\n## Input pipeline\n\nold 512\n\n## Training\n\nkept\n')
+    input_bench.write_section('## Input pipeline, 1024x1024 photos\n\nnew 1024\n', path=str(readme),
+                              section='## Input pipeline, 1024x1024 photos')
+    input_bench.write_section('## Input pipeline\n\nnew 512\n', path=str(readme))
+    text = readme.read_text()
+    assert 'old 512' not in text and 'new 512' in text and 'new 1024' in text and 'kept' in text
+    assert text.index('## Input pipeline\n') < text.index('## Training') < text.index('1024x1024')
