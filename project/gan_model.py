@@ -12,6 +12,24 @@ generator has made (global_step // discriminator_steps) * generator_updates
 updates. Two generator updates per step are the usual remedy when the
 discriminator wins too early (its loss near 0, the fake score near 0). Every critic
 update sees a new real batch, as in Algorithm 1 of Gulrajani et al. (2017).
+
+Auxiliary classifier (AC-GAN, Odena et al., 2017): when the model is
+conditional and the hyperparameter `auxiliary_classifier_weight` is above 0,
+the discriminator's last dense layer also outputs num_classes class logits
+(same trunk), and the label enters the discriminator's score by projection
+(Miyato & Koyama, 2018: a learned per-class embedding dotted with the final
+features) instead of as input maps: with the label among its inputs the
+classifier reads the class off those maps (class accuracy 1 on generated
+images that look alike in every class row of the demo), which leaves the
+generator no class signal. The discriminator loss adds weight * the softmax cross-entropy of
+the class logits of REAL images against their labels, the generator loss adds
+weight * the cross-entropy of the class logits of GENERATED images against the
+labels they were generated for, so the generator is pushed to draw images the
+classifier recognises as their class. Unlabelled examples (label -1) add nothing
+to either class loss. The metrics `discriminator_loss` and `generator_loss` stay
+the adversarial parts alone; evaluation adds real_class_loss, fake_class_loss,
+real_class_accuracy and fake_class_accuracy (how often the classifier names the
+class a sample was generated for).
 """
 import tensorflow as tf
 
@@ -34,6 +52,23 @@ def new_update_ops(build):
     added = [op for op in graph.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
              if op not in before]
     return result, added
+
+
+def class_loss_and_accuracy(class_logits, labels):
+    """Returns (mean softmax cross-entropy, accuracy) of `class_logits` over labelled examples.
+
+    Examples labelled -1 (unlabelled) are left out of both means; with none
+    labelled both are 0.
+    """
+    labels = tf.cast(labels, tf.int32)
+    labelled = tf.cast(labels >= 0, tf.float32)
+    count = tf.maximum(tf.reduce_sum(labelled), 1.0)
+    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.maximum(labels, 0), logits=class_logits)
+    correct = tf.cast(tf.equal(tf.argmax(class_logits, axis=1, output_type=tf.int32), labels),
+                      tf.float32)
+    return (tf.reduce_sum(cross_entropy * labelled) / count,
+            tf.reduce_sum(correct * labelled) / count)
 
 
 def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator_loss_fn,
@@ -84,7 +119,8 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     discriminator_losses(discriminate, real, fake, real_scores, fake_scores) returns
     (discriminator loss, {metric name: scalar}) and must include the loss itself;
     generator_loss(fake_scores) returns the generator's loss. The discriminator's
-    output is a logit or unbounded critic score (no sigmoid).
+    output is a logit or unbounded critic score (no sigmoid). The auxiliary
+    classifier's terms (module docstring) are added here, outside those two.
     """
     generative_spec.check_params(params)
     training = mode == tf.estimator.ModeKeys.TRAIN
@@ -97,15 +133,23 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         return generative_spec.predict_spec(features, params, generate)
 
     condition = generative_spec.conditioning(labels, params)
+    classifier_weight = params['auxiliary_classifier_weight'] if condition is not None else 0.0
+    class_outputs = params['num_classes'] if classifier_weight > 0 else 0
+    discriminator_condition = condition
 
-    def discriminate(images, image_labels=condition):
+    def discriminate_outputs(images, image_labels=discriminator_condition):
+        """Returns [batch, 1 + class_outputs]: the score, then any class logits."""
         if training:
             images = gan_augment.augment(images, params['gan_augment'])
-        return gan_nets.conv_encoder(images, image_labels, params, training, 1, normalization,
-                                     discriminator_scope, gan_nets.gan_initializer())
+        return gan_nets.conv_encoder(images, image_labels, params, training, 1 + class_outputs,
+                                     normalization, discriminator_scope,
+                                     gan_nets.gan_initializer(), label_projection=bool(class_outputs))
+
+    def discriminate(images, image_labels=discriminator_condition):
+        return discriminate_outputs(images, image_labels)[:, :1]
 
     def discriminate_real_and_fake(real_images, fake_images):
-        """Returns (real scores, fake scores).
+        """Returns (real outputs, fake outputs), each as discriminate_outputs gives them.
 
         With batch norm both batches go through ONE discriminator call, so real
         and generated images are normalised with the same statistics and cannot
@@ -115,20 +159,35 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         the real images' call.
         """
         if normalization != 'batch':
-            return discriminate(real_images), discriminate(fake_images)
-        both_labels = None if condition is None else tf.concat([condition, condition], axis=0)
-        scores = discriminate(tf.concat([real_images, fake_images], axis=0), both_labels)
+            return discriminate_outputs(real_images), discriminate_outputs(fake_images)
+        both_labels = (None if discriminator_condition is None
+                       else tf.concat([discriminator_condition] * 2, axis=0))
+        outputs = discriminate_outputs(tf.concat([real_images, fake_images], axis=0), both_labels)
         real_count = tf.shape(real_images)[0]
-        return scores[:real_count], scores[real_count:]
+        return outputs[:real_count], outputs[real_count:]
+
+    def generator_objective(fake_outputs):
+        """Returns (the generator's training loss, its adversarial part alone, fake class terms)."""
+        adversarial = generator_loss(fake_outputs[:, :1])
+        if not class_outputs:
+            return adversarial, adversarial, None
+        fake_class = class_loss_and_accuracy(fake_outputs[:, 1:], condition)
+        return adversarial + classifier_weight * fake_class[0], adversarial, fake_class
 
     real = features['image']
     latent_shape = [tf.shape(real)[0], params['latent_dim']]
     latents = tf.random.normal(latent_shape, seed=None if training else EVAL_LATENT_SEED)
     fake = generate(latents, condition, training)
-    (real_scores, fake_scores), discriminator_update_ops = new_update_ops(
+    (real_outputs, fake_outputs), discriminator_update_ops = new_update_ops(
         lambda: discriminate_real_and_fake(real, fake))
-    loss, terms = discriminator_losses(discriminate, real, fake, real_scores, fake_scores)
-    terms['generator_loss'] = generator_loss(fake_scores)
+    loss, terms = discriminator_losses(discriminate, real, fake, real_outputs[:, :1],
+                                       fake_outputs[:, :1])
+    _, terms['generator_loss'], fake_class = generator_objective(fake_outputs)
+    if class_outputs:
+        real_class = class_loss_and_accuracy(real_outputs[:, 1:], condition)
+        loss += classifier_weight * real_class[0]
+        terms.update(real_class_loss=real_class[0], real_class_accuracy=real_class[1],
+                     fake_class_loss=fake_class[0], fake_class_accuracy=fake_class[1])
 
     if training:
         for name, value in terms.items():
@@ -138,7 +197,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
 
         def generator_loss_after_update():
             fresh = generate(tf.random.normal(latent_shape), condition, True)
-            return generator_loss(discriminate_real_and_fake(real, fresh)[1])
+            return generator_objective(discriminate_real_and_fake(real, fresh)[1])[0]
         train_op = gan_train_op(params, loss, discriminator_update_ops,
                                 generator_loss_after_update, discriminator_scope,
                                 discriminator_steps)

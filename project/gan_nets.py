@@ -103,22 +103,26 @@ def generator(latents, labels, params, training, scope='generator', kernel_initi
 
 
 def conv_encoder(images, labels, params, training, outputs, normalization, scope,
-                 kernel_initializer=None):
+                 kernel_initializer=None, label_projection=False):
     """Returns [batch, outputs] from strided convolutions with leaky ReLU 0.2.
 
     Mirrors `generator`: each convolution halves the size; `normalization`
     follows every convolution except the first; the output layer is linear
     (no sigmoid: losses take logits, the WGAN critic is unbounded). Leaky ReLU
     is written as max(x, 0.2 x), which Grappler's remapper does not try (and
-    fail, with a logged error) to fuse. `labels`
-    (or None) enter as one-hot constant feature maps next to the image channels.
-    `kernel_initializer` (None: Glorot) starts every kernel.
+    fail, with a logged error) to fuse. `labels` (or None) enter as one-hot
+    constant feature maps next to the image channels or, with
+    `label_projection`, by projection (Miyato & Koyama, 2018): the inner product
+    of a learned per-class embedding with the final features is added to the
+    first output (the score) only, so any further outputs (class logits) come
+    from features that never saw the label. `kernel_initializer` (None: Glorot)
+    starts every kernel.
     """
     _, doublings = upsampling_plan(params['image_size'])
     filters = params['gan_filters']
     with tf.compat.v1.variable_scope(scope, reuse=tf.compat.v1.AUTO_REUSE):
         net = images
-        if labels is not None:
+        if labels is not None and not label_projection:
             one_hot = label_one_hot(labels, params)[:, tf.newaxis, tf.newaxis, :]
             net = tf.concat([net, one_hot * tf.ones_like(images[..., :1])], axis=3)
         for index in range(doublings):
@@ -130,8 +134,15 @@ def conv_encoder(images, labels, params, training, outputs, normalization, scope
             net = tf.maximum(net, LEAKY_RELU_ALPHA * net)
             filters *= 2
         net = tf.compat.v1.layers.flatten(net)
-        return tf.compat.v1.layers.dense(net, outputs, kernel_initializer=kernel_initializer,
-                                         name='output')
+        output = tf.compat.v1.layers.dense(net, outputs, kernel_initializer=kernel_initializer,
+                                           name='output')
+        if labels is None or not label_projection:
+            return output
+        embedding = tf.compat.v1.get_variable('label_projection', [params['num_classes'], net.shape[-1]],
+                                              initializer=kernel_initializer)
+        projection = tf.reduce_sum(tf.matmul(label_one_hot(labels, params), embedding) * net, axis=1,
+                                   keepdims=True)
+        return tf.concat([output[:, :1] + projection, output[:, 1:]], axis=1)
 
 
 def scope_variables(scope):

@@ -10,6 +10,7 @@ from PIL import Image
 from library import config as config_lib
 from library.config import ConfigError
 from project import gan_augment
+from project import gan_model
 from project import gan_nets
 from project import generative_images
 from project import model_fn as project_model_fn
@@ -94,6 +95,48 @@ def test_model_trains_evaluates_and_writes_sample_grids(tmp_path, model, conditi
         assert reconstructions.shape == (2 * IMAGE_SIZE, GRID * IMAGE_SIZE, 3)
     events = [name for name in os.listdir(samples) if name.startswith('events.out')]
     assert events
+
+
+def test_auxiliary_classifier_trains_and_reports_class_metrics(tmp_path):
+    params = make_params(tmp_path / 'run', 'dcgan', conditional=True, auxiliary_classifier_weight=1.0)
+    estimator = tf.estimator.Estimator(project_model_fn.model_fn, model_dir=params['model_dir'],
+                                       params=params)
+    estimator.train(lambda: dataset(repeat=True), max_steps=TRAIN_STEPS)
+    metrics = estimator.evaluate(lambda: dataset(repeat=False), steps=2)
+    for name in ('real_class_loss', 'fake_class_loss', 'real_class_accuracy',
+                 'fake_class_accuracy', 'discriminator_loss', 'generator_loss'):
+        assert np.isfinite(metrics[name]), name
+    output_kernel = estimator.get_variable_value('discriminator/output/kernel')
+    assert output_kernel.shape[-1] == 1 + CLASSES
+    # The label reaches the discriminator by projection, not as input maps.
+    assert estimator.get_variable_value('discriminator/conv0/kernel').shape[2] == 3
+    assert estimator.get_variable_value('discriminator/label_projection').shape[0] == CLASSES
+
+
+def test_label_projection_changes_the_score_but_not_the_class_logits():
+    params = make_params('', 'dcgan', conditional=True)
+    with tf.Graph().as_default():
+        images = tf.constant(blob_images(BATCH)[0] / 127.5 - 1.0)
+
+        def outputs(labels):
+            return gan_nets.conv_encoder(images, tf.constant(labels), params, False, 1 + CLASSES, 'batch',
+                                         'discriminator', gan_nets.gan_initializer(), label_projection=True)
+        first, second = outputs([0] * BATCH), outputs([1] * BATCH)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            first, second = session.run([first, second])
+    assert np.abs(first[:, 0] - second[:, 0]).max() > 1e-4
+    np.testing.assert_allclose(first[:, 1:], second[:, 1:], rtol=1e-6)
+
+
+def test_class_loss_leaves_out_unlabelled_examples():
+    logits = tf.constant([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [5.0, 0.0, 0.0]])
+    loss, accuracy = gan_model.class_loss_and_accuracy(logits, tf.constant([0, 2, -1]))
+    expected = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[0, 2], logits=logits[:2])
+    np.testing.assert_allclose(loss.numpy(), tf.reduce_mean(expected).numpy(), rtol=1e-6)
+    assert accuracy.numpy() == 0.5
+    none_labelled = gan_model.class_loss_and_accuracy(logits, tf.constant([-1, -1, -1]))
+    assert [value.numpy() for value in none_labelled] == [0.0, 0.0]
 
 
 def test_sample_grids_decode_the_same_latents_at_every_evaluation(tmp_path):

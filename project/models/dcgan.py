@@ -3,8 +3,13 @@
 Generator: dense -> reshape -> transposed convolutions with batch norm and
 ReLU, tanh output. Discriminator: strided convolutions, leaky ReLU 0.2, batch
 norm on every layer but the first, one logit. With `conditional: true` the
-class label enters both networks (one-hot next to the latent vector, one-hot
-feature maps next to the image), and the sample grid has one row per class.
+class label enters the generator (one-hot next to the latent vector) and the
+sample grid has one row per class; with auxiliary_classifier_weight above 0
+(1 in the dcgan sets) the discriminator also outputs class logits and learns
+to classify real images, and the generator to draw images it classifies as
+their label (AC-GAN, Odena et al., 2017; see project/gan_model.py), the label
+entering the discriminator's score by projection; with 0 it enters the
+discriminator as one-hot feature maps next to the image.
 The discriminator learns real images with one-sided label smoothing (target
 REAL_LABEL = 0.9, Salimans et al., 2016), which keeps it from growing
 overconfident. One Estimator step = one discriminator update and
@@ -15,7 +20,9 @@ training set.
 
 Evaluation reports, on held-out real images and as many generated ones:
 discriminator_loss, generator_loss, real_score and fake_score (mean
-discriminator probabilities). Best snapshot (the dcgan config sets): the
+discriminator probabilities), and with the auxiliary classifier
+real_class_accuracy, fake_class_accuracy, real_class_loss and fake_class_loss.
+Best snapshot (the dcgan config sets): the
 largest discriminator_loss, a rough proxy (it rises when the discriminator can
 no longer tell held-out images from samples; ideal value log 4 = 1.386); no
 GAN loss measures sample quality, so also look at the sample grids.
