@@ -135,9 +135,8 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     condition = generative_spec.conditioning(labels, params)
     classifier_weight = params['auxiliary_classifier_weight'] if condition is not None else 0.0
     class_outputs = params['num_classes'] if classifier_weight > 0 else 0
-    discriminator_condition = condition
 
-    def discriminate_outputs(images, image_labels=discriminator_condition):
+    def discriminate_outputs(images, image_labels=condition):
         """Returns [batch, 1 + class_outputs]: the score, then any class logits."""
         if training:
             images = gan_augment.augment(images, params['gan_augment'])
@@ -145,7 +144,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
                                      normalization, discriminator_scope,
                                      gan_nets.gan_initializer(), label_projection=bool(class_outputs))
 
-    def discriminate(images, image_labels=discriminator_condition):
+    def discriminate(images, image_labels=condition):
         return discriminate_outputs(images, image_labels)[:, :1]
 
     def discriminate_real_and_fake(real_images, fake_images):
@@ -160,8 +159,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         """
         if normalization != 'batch':
             return discriminate_outputs(real_images), discriminate_outputs(fake_images)
-        both_labels = (None if discriminator_condition is None
-                       else tf.concat([discriminator_condition] * 2, axis=0))
+        both_labels = None if condition is None else tf.concat([condition] * 2, axis=0)
         outputs = discriminate_outputs(tf.concat([real_images, fake_images], axis=0), both_labels)
         real_count = tf.shape(real_images)[0]
         return outputs[:real_count], outputs[real_count:]
