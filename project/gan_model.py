@@ -165,12 +165,11 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         return outputs[:real_count], outputs[real_count:]
 
     def generator_objective(fake_outputs):
-        """Returns (the generator's training loss, its adversarial part alone, fake class terms)."""
-        adversarial = generator_loss(fake_outputs[:, :1])
-        if not class_outputs:
-            return adversarial, adversarial, None
-        fake_class = class_loss_and_accuracy(fake_outputs[:, 1:], condition)
-        return adversarial + classifier_weight * fake_class[0], adversarial, fake_class
+        """Returns the generator's training loss: the adversarial loss plus the weighted class loss."""
+        objective = generator_loss(fake_outputs[:, :1])
+        if class_outputs:
+            objective += classifier_weight * class_loss_and_accuracy(fake_outputs[:, 1:], condition)[0]
+        return objective
 
     real = features['image']
     latent_shape = [tf.shape(real)[0], params['latent_dim']]
@@ -180,9 +179,10 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         lambda: discriminate_real_and_fake(real, fake))
     loss, terms = discriminator_losses(discriminate, real, fake, real_outputs[:, :1],
                                        fake_outputs[:, :1])
-    _, terms['generator_loss'], fake_class = generator_objective(fake_outputs)
+    terms['generator_loss'] = generator_loss(fake_outputs[:, :1])
     if class_outputs:
         real_class = class_loss_and_accuracy(real_outputs[:, 1:], condition)
+        fake_class = class_loss_and_accuracy(fake_outputs[:, 1:], condition)
         loss += classifier_weight * real_class[0]
         terms.update(real_class_loss=real_class[0], real_class_accuracy=real_class[1],
                      fake_class_loss=fake_class[0], fake_class_accuracy=fake_class[1])
@@ -195,7 +195,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
 
         def generator_loss_after_update():
             fresh = generate(tf.random.normal(latent_shape), condition, True)
-            return generator_objective(discriminate_real_and_fake(real, fresh)[1])[0]
+            return generator_objective(discriminate_real_and_fake(real, fresh)[1])
         train_op = gan_train_op(params, loss, discriminator_update_ops,
                                 generator_loss_after_update, discriminator_scope,
                                 discriminator_steps)

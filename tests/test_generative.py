@@ -116,7 +116,7 @@ def test_auxiliary_classifier_trains_and_reports_class_metrics(tmp_path):
 def test_label_projection_changes_the_score_but_not_the_class_logits():
     params = make_params('', 'dcgan', conditional=True)
     with tf.Graph().as_default():
-        images = tf.constant(blob_images(BATCH)[0] / 127.5 - 1.0)
+        images = project_model_fn.unit_range(tf.constant(blob_images(BATCH)[0]))
 
         def outputs(labels):
             return gan_nets.conv_encoder(images, tf.constant(labels), params, False, 1 + CLASSES, 'batch',
