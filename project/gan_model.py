@@ -30,6 +30,13 @@ to either class loss. The metrics `discriminator_loss` and `generator_loss` stay
 the adversarial parts alone; evaluation adds real_class_loss, fake_class_loss,
 real_class_accuracy and fake_class_accuracy (how often the classifier names the
 class a sample was generated for).
+
+With the hyperparameter `separate_classifier` the class logits come instead from
+a classifier network of its own (scope CLASSIFIER_SCOPE, layer norm, so a batch
+of generated images alone is classified as it would be among real ones) that
+sees the same augmented images but shares no variables with the
+discriminator: it is trained (with the discriminator's optimizer) on the real
+images' class loss only, so its features are not bent by the real/fake task.
 """
 import tensorflow as tf
 
@@ -40,6 +47,7 @@ from project import generative_spec
 from project import optimization
 
 GENERATOR_SCOPE = 'generator'
+CLASSIFIER_SCOPE = 'classifier'
 EVAL_LATENT_SEED = 7
 SUMMARY_IMAGES = 8
 
@@ -72,11 +80,12 @@ def class_loss_and_accuracy(class_logits, labels):
 
 
 def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator_loss_fn,
-                 discriminator_scope, discriminator_steps):
+                 discriminator_scopes, discriminator_steps):
     """Returns the train op described in the module docstring.
 
-    `discriminator_update_ops` (batch-norm statistics) run with the
-    discriminator update. `generator_loss_fn()` builds the generator loss
+    The discriminator update trains the variables of `discriminator_scopes` (the
+    discriminator and any separate classifier). `discriminator_update_ops`
+    (batch-norm statistics) run with the discriminator update. `generator_loss_fn()` builds the generator loss
     (generator forward pass and discriminator on its output) when called, once
     per generator update, so on steps without a generator update none of it
     runs. Each network has its own optimizer over the variables of its own scope.
@@ -84,7 +93,8 @@ def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator
     global_step = tf.compat.v1.train.get_or_create_global_step()
     rate = optimization.learning_rate(params)
     discriminator_update = optimization.minimize(
-        discriminator_loss, gan_nets.scope_variables(discriminator_scope),
+        discriminator_loss, [variable for scope in discriminator_scopes
+                             for variable in gan_nets.scope_variables(scope)],
         optimization.make_optimizer(params, rate), params,
         update_ops=discriminator_update_ops, increment_global_step=False)
     generator_optimizer = optimization.make_optimizer(params, rate)
@@ -135,14 +145,22 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     condition = generative_spec.conditioning(labels, params)
     classifier_weight = params['auxiliary_classifier_weight'] if condition is not None else 0.0
     class_outputs = params['num_classes'] if classifier_weight > 0 else 0
+    separate_classifier = bool(class_outputs) and params['separate_classifier']
+    discriminator_scopes = [discriminator_scope] + ([CLASSIFIER_SCOPE] if separate_classifier else [])
 
     def discriminate_outputs(images, image_labels=condition):
         """Returns [batch, 1 + class_outputs]: the score, then any class logits."""
         if training:
             images = gan_augment.augment(images, params['gan_augment'])
-        return gan_nets.conv_encoder(images, image_labels, params, training, 1 + class_outputs,
-                                     normalization, discriminator_scope,
-                                     gan_nets.gan_initializer(), label_projection=bool(class_outputs))
+        outputs = gan_nets.conv_encoder(
+            images, image_labels, params, training, 1 + (0 if separate_classifier else class_outputs),
+            normalization, discriminator_scope, gan_nets.gan_initializer(),
+            label_projection=bool(class_outputs))
+        if not separate_classifier:
+            return outputs
+        class_logits = gan_nets.conv_encoder(images, None, params, training, class_outputs, 'layer',
+                                             CLASSIFIER_SCOPE)
+        return tf.concat([outputs, class_logits], axis=1)
 
     def discriminate(images, image_labels=condition):
         return discriminate_outputs(images, image_labels)[:, :1]
@@ -197,7 +215,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
             fresh = generate(tf.random.normal(latent_shape), condition, True)
             return generator_objective(discriminate_real_and_fake(real, fresh)[1])
         train_op = gan_train_op(params, loss, discriminator_update_ops,
-                                generator_loss_after_update, discriminator_scope,
+                                generator_loss_after_update, discriminator_scopes,
                                 discriminator_steps)
         return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 

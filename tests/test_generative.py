@@ -113,6 +113,23 @@ def test_auxiliary_classifier_trains_and_reports_class_metrics(tmp_path):
     assert estimator.get_variable_value('discriminator/label_projection').shape[0] == CLASSES
 
 
+def test_separate_classifier_has_its_own_variables_and_learns_from_real_images(tmp_path):
+    params = make_params(tmp_path / 'run', 'dcgan', conditional=True, auxiliary_classifier_weight=1.0,
+                         separate_classifier=True)
+    estimator = tf.estimator.Estimator(project_model_fn.model_fn, model_dir=params['model_dir'],
+                                       params=params)
+    estimator.train(lambda: dataset(repeat=True), max_steps=TRAIN_STEPS)
+    metrics = estimator.evaluate(lambda: dataset(repeat=False), steps=2)
+    for name in ('real_class_accuracy', 'fake_class_accuracy', 'real_class_loss', 'fake_class_loss'):
+        assert np.isfinite(metrics[name]), name
+    # The discriminator outputs its score alone; the classifier network gives the class logits.
+    assert estimator.get_variable_value('discriminator/output/kernel').shape[-1] == 1
+    assert estimator.get_variable_value('classifier/output/kernel').shape[-1] == CLASSES
+    initial = tf.train.load_variable(os.path.join(params['model_dir'], 'model.ckpt-0'),
+                                     'classifier/output/kernel')
+    assert np.abs(estimator.get_variable_value('classifier/output/kernel') - initial).max() > 0
+
+
 def test_label_projection_changes_the_score_but_not_the_class_logits():
     params = make_params('', 'dcgan', conditional=True)
     with tf.Graph().as_default():
