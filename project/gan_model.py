@@ -35,8 +35,11 @@ With the hyperparameter `separate_classifier` the class logits come instead from
 a classifier network of its own (scope CLASSIFIER_SCOPE, layer norm, so a batch
 of generated images alone is classified as it would be among real ones) that
 sees the same augmented images but shares no variables with the
-discriminator: it is trained (with the discriminator's optimizer) on the real
-images' class loss only, so its features are not bent by the real/fake task.
+discriminator: it is trained on the real images' class loss only, with an
+optimizer of its own at `classifier_learning_rate` (same schedule), and pools its
+last feature maps globally (max), so its features are not bent by the real/fake
+task and it learns the shapes early enough to guide the generator (a shape
+classifier learns slowly at the GAN's rate).
 """
 import tensorflow as tf
 
@@ -80,23 +83,29 @@ def class_loss_and_accuracy(class_logits, labels):
 
 
 def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator_loss_fn,
-                 discriminator_scopes, discriminator_steps):
+                 discriminator_scope, discriminator_steps, classifier_loss=None):
     """Returns the train op described in the module docstring.
 
-    The discriminator update trains the variables of `discriminator_scopes` (the
-    discriminator and any separate classifier). `discriminator_update_ops`
-    (batch-norm statistics) run with the discriminator update. `generator_loss_fn()` builds the generator loss
-    (generator forward pass and discriminator on its output) when called, once
-    per generator update, so on steps without a generator update none of it
-    runs. Each network has its own optimizer over the variables of its own scope.
+    `discriminator_update_ops` (batch-norm statistics) run with the
+    discriminator update; `classifier_loss` (or None), the separate
+    classifier's, is minimised with it by the classifier's own optimizer.
+    `generator_loss_fn()` builds the generator loss (generator forward pass and
+    discriminator on its output) when called, once per generator update, so on
+    steps without a generator update none of it runs. Each network has its own
+    optimizer over the variables of its own scope.
     """
     global_step = tf.compat.v1.train.get_or_create_global_step()
     rate = optimization.learning_rate(params)
     discriminator_update = optimization.minimize(
-        discriminator_loss, [variable for scope in discriminator_scopes
-                             for variable in gan_nets.scope_variables(scope)],
+        discriminator_loss, gan_nets.scope_variables(discriminator_scope),
         optimization.make_optimizer(params, rate), params,
         update_ops=discriminator_update_ops, increment_global_step=False)
+    if classifier_loss is not None:
+        classifier_rate = optimization.learning_rate(params, base_rate=params['classifier_learning_rate'])
+        discriminator_update = tf.group(discriminator_update, optimization.minimize(
+            classifier_loss, gan_nets.scope_variables(CLASSIFIER_SCOPE),
+            optimization.make_optimizer(params, classifier_rate), params,
+            increment_global_step=False))
     generator_optimizer = optimization.make_optimizer(params, rate)
 
     def generator_update():
@@ -146,7 +155,6 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     classifier_weight = params['auxiliary_classifier_weight'] if condition is not None else 0.0
     class_outputs = params['num_classes'] if classifier_weight > 0 else 0
     separate_classifier = bool(class_outputs) and params['separate_classifier']
-    discriminator_scopes = [discriminator_scope] + ([CLASSIFIER_SCOPE] if separate_classifier else [])
 
     def discriminate_outputs(images, image_labels=condition):
         """Returns [batch, 1 + class_outputs]: the score, then any class logits."""
@@ -159,7 +167,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         if not separate_classifier:
             return outputs
         class_logits = gan_nets.conv_encoder(images, None, params, training, class_outputs, 'layer',
-                                             CLASSIFIER_SCOPE)
+                                             CLASSIFIER_SCOPE, global_max_pool=True)
         return tf.concat([outputs, class_logits], axis=1)
 
     def discriminate(images, image_labels=condition):
@@ -215,8 +223,9 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
             fresh = generate(tf.random.normal(latent_shape), condition, True)
             return generator_objective(discriminate_real_and_fake(real, fresh)[1])
         train_op = gan_train_op(params, loss, discriminator_update_ops,
-                                generator_loss_after_update, discriminator_scopes,
-                                discriminator_steps)
+                                generator_loss_after_update, discriminator_scope,
+                                discriminator_steps,
+                                classifier_weight * real_class[0] if separate_classifier else None)
         return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
     metrics = {name: tf.compat.v1.metrics.mean(value) for name, value in terms.items()}

@@ -103,7 +103,7 @@ def generator(latents, labels, params, training, scope='generator', kernel_initi
 
 
 def conv_encoder(images, labels, params, training, outputs, normalization, scope,
-                 kernel_initializer=None, label_projection=False):
+                 kernel_initializer=None, label_projection=False, global_max_pool=False):
     """Returns [batch, outputs] from strided convolutions with leaky ReLU 0.2.
 
     Mirrors `generator`: each convolution halves the size; `normalization`
@@ -115,8 +115,10 @@ def conv_encoder(images, labels, params, training, outputs, normalization, scope
     `label_projection`, by projection (Miyato & Koyama, 2018): the inner product
     of a learned per-class embedding with the final features is added to the
     first output (the score) only, so any further outputs (class logits) come
-    from features that never saw the label. `kernel_initializer` (None: Glorot)
-    starts every kernel.
+    from features that never saw the label. `global_max_pool` takes the maximum of
+    each final feature map instead of flattening them (as the cnn classifier
+    does: "is this pattern anywhere", which learns shapes at random positions
+    faster). `kernel_initializer` (None: Glorot) starts every kernel.
     """
     _, doublings = upsampling_plan(params['image_size'])
     filters = params['gan_filters']
@@ -133,7 +135,7 @@ def conv_encoder(images, labels, params, training, outputs, normalization, scope
                 net = normalize(net, normalization, training, 'conv%d_norm' % index)
             net = tf.maximum(net, LEAKY_RELU_ALPHA * net)
             filters *= 2
-        net = tf.compat.v1.layers.flatten(net)
+        net = tf.reduce_max(net, axis=[1, 2]) if global_max_pool else tf.compat.v1.layers.flatten(net)
         output = tf.compat.v1.layers.dense(net, outputs, kernel_initializer=kernel_initializer,
                                            name='output')
         if labels is None or not label_projection:

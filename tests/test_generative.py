@@ -115,7 +115,7 @@ def test_auxiliary_classifier_trains_and_reports_class_metrics(tmp_path):
 
 def test_separate_classifier_has_its_own_variables_and_learns_from_real_images(tmp_path):
     params = make_params(tmp_path / 'run', 'dcgan', conditional=True, auxiliary_classifier_weight=1.0,
-                         separate_classifier=True)
+                         separate_classifier=True, classifier_learning_rate=2e-3)
     estimator = tf.estimator.Estimator(project_model_fn.model_fn, model_dir=params['model_dir'],
                                        params=params)
     estimator.train(lambda: dataset(repeat=True), max_steps=TRAIN_STEPS)
@@ -124,7 +124,8 @@ def test_separate_classifier_has_its_own_variables_and_learns_from_real_images(t
         assert np.isfinite(metrics[name]), name
     # The discriminator outputs its score alone; the classifier network gives the class logits.
     assert estimator.get_variable_value('discriminator/output/kernel').shape[-1] == 1
-    assert estimator.get_variable_value('classifier/output/kernel').shape[-1] == CLASSES
+    # It pools its last feature maps globally (16 of them here) instead of flattening them.
+    assert estimator.get_variable_value('classifier/output/kernel').shape == (16, CLASSES)
     initial = tf.train.load_variable(os.path.join(params['model_dir'], 'model.ckpt-0'),
                                      'classifier/output/kernel')
     assert np.abs(estimator.get_variable_value('classifier/output/kernel') - initial).max() > 0
