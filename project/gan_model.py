@@ -39,7 +39,10 @@ discriminator: it is trained on the real images' class loss only, with an
 optimizer of its own at `classifier_learning_rate` (same schedule), and pools its
 last feature maps globally (max), so its features are not bent by the real/fake
 task and it learns the shapes early enough to guide the generator (a shape
-classifier learns slowly at the GAN's rate).
+classifier learns slowly at the GAN's rate). With `classifier_rejects_fakes` it
+has one more class, "generated", learnt from the generated images of each step
+(Salimans et al., 2016, K+1 classes), so the generator cannot satisfy it with
+images that only this classifier mistakes for a class.
 """
 import tensorflow as tf
 
@@ -155,6 +158,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     classifier_weight = params['auxiliary_classifier_weight'] if condition is not None else 0.0
     class_outputs = params['num_classes'] if classifier_weight > 0 else 0
     separate_classifier = bool(class_outputs) and params['separate_classifier']
+    rejects_fakes = separate_classifier and params['classifier_rejects_fakes']
 
     def discriminate_outputs(images, image_labels=condition):
         """Returns [batch, 1 + class_outputs]: the score, then any class logits."""
@@ -166,7 +170,8 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
             label_projection=bool(class_outputs))
         if not separate_classifier:
             return outputs
-        class_logits = gan_nets.conv_encoder(images, None, params, training, class_outputs, 'layer',
+        class_logits = gan_nets.conv_encoder(images, None, params, training,
+                                             class_outputs + int(rejects_fakes), 'layer',
                                              CLASSIFIER_SCOPE, global_max_pool=True)
         return tf.concat([outputs, class_logits], axis=1)
 
@@ -222,10 +227,16 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         def generator_loss_after_update():
             fresh = generate(tf.random.normal(latent_shape), condition, True)
             return generator_objective(discriminate_real_and_fake(real, fresh)[1])
+        classifier_loss = None
+        if separate_classifier:
+            classifier_loss = classifier_weight * real_class[0]
+        if rejects_fakes:
+            generated_class = tf.fill(tf.shape(condition), params['num_classes'])
+            classifier_loss += classifier_weight * class_loss_and_accuracy(
+                fake_outputs[:, 1:], generated_class)[0]
         train_op = gan_train_op(params, loss, discriminator_update_ops,
                                 generator_loss_after_update, discriminator_scope,
-                                discriminator_steps,
-                                classifier_weight * real_class[0] if separate_classifier else None)
+                                discriminator_steps, classifier_loss)
         return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
     metrics = {name: tf.compat.v1.metrics.mean(value) for name, value in terms.items()}

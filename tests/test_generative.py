@@ -131,6 +131,18 @@ def test_separate_classifier_has_its_own_variables_and_learns_from_real_images(t
     assert np.abs(estimator.get_variable_value('classifier/output/kernel') - initial).max() > 0
 
 
+def test_classifier_rejecting_fakes_has_a_generated_class(tmp_path):
+    params = make_params(tmp_path / 'run', 'dcgan', conditional=True, auxiliary_classifier_weight=1.0,
+                         separate_classifier=True, classifier_rejects_fakes=True)
+    estimator = tf.estimator.Estimator(project_model_fn.model_fn, model_dir=params['model_dir'],
+                                       params=params)
+    estimator.train(lambda: dataset(repeat=True), max_steps=TRAIN_STEPS)
+    metrics = estimator.evaluate(lambda: dataset(repeat=False), steps=2)
+    for name in ('real_class_accuracy', 'fake_class_accuracy', 'real_class_loss', 'fake_class_loss'):
+        assert np.isfinite(metrics[name]), name
+    assert estimator.get_variable_value('classifier/output/kernel').shape == (16, CLASSES + 1)
+
+
 def test_label_projection_changes_the_score_but_not_the_class_logits():
     params = make_params('', 'dcgan', conditional=True)
     with tf.Graph().as_default():
