@@ -29,7 +29,8 @@ classifier recognises as their class. Unlabelled examples (label -1) add nothing
 to either class loss. The metrics `discriminator_loss` and `generator_loss` stay
 the adversarial parts alone; evaluation adds real_class_loss, fake_class_loss,
 real_class_accuracy and fake_class_accuracy (how often the classifier names the
-class a sample was generated for).
+class a sample was generated for; with a "generated" class, see below, which
+real class it finds the sample most like).
 
 With the hyperparameter `separate_classifier` the class logits come instead from
 a classifier network of its own (scope CLASSIFIER_SCOPE, layer norm, so a batch
@@ -68,19 +69,21 @@ def new_update_ops(build):
     return result, added
 
 
-def class_loss_and_accuracy(class_logits, labels):
+def class_loss_and_accuracy(class_logits, labels, classes=None):
     """Returns (mean softmax cross-entropy, accuracy) of `class_logits` over labelled examples.
 
-    Examples labelled -1 (unlabelled) are left out of both means; with none
-    labelled both are 0.
+    The accuracy picks the largest of the first `classes` logits (all when
+    None), so a "generated" class after the real ones does not count. Examples
+    labelled -1 (unlabelled) are left out of both means; with none labelled
+    both are 0.
     """
     labels = tf.cast(labels, tf.int32)
     labelled = tf.cast(labels >= 0, tf.float32)
     count = tf.maximum(tf.reduce_sum(labelled), 1.0)
     cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.maximum(labels, 0), logits=class_logits)
-    correct = tf.cast(tf.equal(tf.argmax(class_logits, axis=1, output_type=tf.int32), labels),
-                      tf.float32)
+    guesses = tf.argmax(class_logits[:, :classes], axis=1, output_type=tf.int32)
+    correct = tf.cast(tf.equal(guesses, labels), tf.float32)
     return (tf.reduce_sum(cross_entropy * labelled) / count,
             tf.reduce_sum(correct * labelled) / count)
 
@@ -212,8 +215,8 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
                                        fake_outputs[:, :1])
     terms['generator_loss'] = generator_loss(fake_outputs[:, :1])
     if class_outputs:
-        real_class = class_loss_and_accuracy(real_outputs[:, 1:], condition)
-        fake_class = class_loss_and_accuracy(fake_outputs[:, 1:], condition)
+        real_class = class_loss_and_accuracy(real_outputs[:, 1:], condition, params['num_classes'])
+        fake_class = class_loss_and_accuracy(fake_outputs[:, 1:], condition, params['num_classes'])
         loss += classifier_weight * real_class[0]
         terms.update(real_class_loss=real_class[0], real_class_accuracy=real_class[1],
                      fake_class_loss=fake_class[0], fake_class_accuracy=fake_class[1])

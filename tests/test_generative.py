@@ -169,6 +169,14 @@ def test_class_loss_leaves_out_unlabelled_examples():
     assert [value.numpy() for value in none_labelled] == [0.0, 0.0]
 
 
+def test_class_accuracy_ignores_the_generated_class_when_told_the_real_classes():
+    # Three real classes and a fourth, "generated", that has the largest logit in both rows.
+    logits = tf.constant([[2.0, 0.0, 0.0, 9.0], [0.0, 1.0, 3.0, 9.0]])
+    labels = tf.constant([0, 1])
+    assert gan_model.class_loss_and_accuracy(logits, labels)[1].numpy() == 0.0
+    assert gan_model.class_loss_and_accuracy(logits, labels, classes=3)[1].numpy() == 0.5
+
+
 def test_sample_grids_decode_the_same_latents_at_every_evaluation(tmp_path):
     params = make_params(tmp_path, 'vae')
     first = generative_images.grid_latents(params)
