@@ -93,6 +93,13 @@ def test_targets_table_says_met_missed_or_not_measured():
     assert rows['torch.dataloader'][-1] == 'not measured (torch.dataloader)'
 
 
+def test_targets_table_shows_a_narrowly_missed_ratio_with_more_digits():
+    measurements = {key: common.Measurement(key, key, 'images/s', [rate]) for key, rate in [
+        ('convert.scaffold', 179.6), ('convert.single_process', 100.0)]}
+    rows = {row[1].split(':')[0]: row for row in harness.targets_table(measurements).rows}
+    assert rows['convert.single_process'][2:] == ['1.796x', '>= 1.80x', 'missed']
+
+
 def test_verdict_says_input_bound_only_when_the_pipeline_is_slower_than_the_model():
     assert train_bench.verdict(300, 500, 280) == (
         'input-bound: the pipeline delivers 300 of the 500 images/s the model consumes')
