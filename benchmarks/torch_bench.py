@@ -84,8 +84,9 @@ def run(context):
     try:
         import torch
     except ImportError:
-        return [common.skipped_table(TITLE, 'torch is not installed (`pip install torch` adds a '
-                                            'CPU build; it is optional).')]
+        return [common.skipped_table(TITLE, 'torch is not installed (`pip install torch '
+                                            '"setuptools<81"` adds a CPU build and keeps the '
+                                            'setuptools that tensorflow_hub needs; it is optional).')]
     paths = common.list_images(context.images_dir)
     if len(paths) < context.batch_size:
         return [common.skipped_table(TITLE, 'fewer images (%d) than one batch (%d).' % (
