@@ -97,8 +97,10 @@ def test_model_trains_evaluates_and_writes_sample_grids(tmp_path, model, conditi
     assert events
 
 
-def test_auxiliary_classifier_trains_and_reports_class_metrics(tmp_path):
-    params = make_params(tmp_path / 'run', 'dcgan', conditional=True, auxiliary_classifier_weight=1.0)
+def trained_conditional_dcgan(tmp_path, **overrides):
+    """Trains a conditional DCGAN with the auxiliary classifier, checks its eval metrics are finite."""
+    params = make_params(tmp_path / 'run', 'dcgan', conditional=True, auxiliary_classifier_weight=1.0,
+                         **overrides)
     estimator = tf.estimator.Estimator(project_model_fn.model_fn, model_dir=params['model_dir'],
                                        params=params)
     estimator.train(lambda: dataset(repeat=True), max_steps=TRAIN_STEPS)
@@ -106,6 +108,11 @@ def test_auxiliary_classifier_trains_and_reports_class_metrics(tmp_path):
     for name in ('real_class_loss', 'fake_class_loss', 'real_class_accuracy',
                  'fake_class_accuracy', 'discriminator_loss', 'generator_loss'):
         assert np.isfinite(metrics[name]), name
+    return estimator
+
+
+def test_auxiliary_classifier_trains_and_reports_class_metrics(tmp_path):
+    estimator = trained_conditional_dcgan(tmp_path)
     output_kernel = estimator.get_variable_value('discriminator/output/kernel')
     assert output_kernel.shape[-1] == 1 + CLASSES
     # The label reaches the discriminator by projection, not as input maps.
@@ -114,32 +121,20 @@ def test_auxiliary_classifier_trains_and_reports_class_metrics(tmp_path):
 
 
 def test_separate_classifier_has_its_own_variables_and_learns_from_real_images(tmp_path):
-    params = make_params(tmp_path / 'run', 'dcgan', conditional=True, auxiliary_classifier_weight=1.0,
-                         separate_classifier=True, classifier_learning_rate=2e-3)
-    estimator = tf.estimator.Estimator(project_model_fn.model_fn, model_dir=params['model_dir'],
-                                       params=params)
-    estimator.train(lambda: dataset(repeat=True), max_steps=TRAIN_STEPS)
-    metrics = estimator.evaluate(lambda: dataset(repeat=False), steps=2)
-    for name in ('real_class_accuracy', 'fake_class_accuracy', 'real_class_loss', 'fake_class_loss'):
-        assert np.isfinite(metrics[name]), name
+    estimator = trained_conditional_dcgan(tmp_path, separate_classifier=True,
+                                          classifier_learning_rate=2e-3)
     # The discriminator outputs its score alone; the classifier network gives the class logits.
     assert estimator.get_variable_value('discriminator/output/kernel').shape[-1] == 1
     # It pools its last feature maps globally (16 of them here) instead of flattening them.
     assert estimator.get_variable_value('classifier/output/kernel').shape == (16, CLASSES)
-    initial = tf.train.load_variable(os.path.join(params['model_dir'], 'model.ckpt-0'),
+    initial = tf.train.load_variable(os.path.join(estimator.model_dir, 'model.ckpt-0'),
                                      'classifier/output/kernel')
     assert np.abs(estimator.get_variable_value('classifier/output/kernel') - initial).max() > 0
 
 
 def test_classifier_rejecting_fakes_has_a_generated_class(tmp_path):
-    params = make_params(tmp_path / 'run', 'dcgan', conditional=True, auxiliary_classifier_weight=1.0,
-                         separate_classifier=True, classifier_rejects_fakes=True)
-    estimator = tf.estimator.Estimator(project_model_fn.model_fn, model_dir=params['model_dir'],
-                                       params=params)
-    estimator.train(lambda: dataset(repeat=True), max_steps=TRAIN_STEPS)
-    metrics = estimator.evaluate(lambda: dataset(repeat=False), steps=2)
-    for name in ('real_class_accuracy', 'fake_class_accuracy', 'real_class_loss', 'fake_class_loss'):
-        assert np.isfinite(metrics[name]), name
+    estimator = trained_conditional_dcgan(tmp_path, separate_classifier=True,
+                                          classifier_rejects_fakes=True)
     assert estimator.get_variable_value('classifier/output/kernel').shape == (16, CLASSES + 1)
 
 
