@@ -163,14 +163,20 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     separate_classifier = bool(class_outputs) and params['separate_classifier']
     rejects_fakes = separate_classifier and params['classifier_rejects_fakes']
 
-    def discriminate_outputs(images, image_labels=condition):
-        """Returns [batch, 1 + class_outputs]: the score, then any class logits."""
-        if training:
-            images = gan_augment.augment(images, params['gan_augment'])
-        outputs = gan_nets.conv_encoder(
+    def augmented(images):
+        return gan_augment.augment(images, params['gan_augment']) if training else images
+
+    def discriminator_network(images, image_labels):
+        """Returns the score, then the class logits when they share the discriminator's trunk."""
+        return gan_nets.conv_encoder(
             images, image_labels, params, training, 1 + (0 if separate_classifier else class_outputs),
             normalization, discriminator_scope, gan_nets.gan_initializer(),
             label_projection=bool(class_outputs))
+
+    def discriminate_outputs(images, image_labels=condition):
+        """Returns [batch, 1 + class_outputs]: the score, then any class logits."""
+        images = augmented(images)
+        outputs = discriminator_network(images, image_labels)
         if not separate_classifier:
             return outputs
         class_logits = gan_nets.conv_encoder(images, None, params, training,
@@ -179,7 +185,8 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         return tf.concat([outputs, class_logits], axis=1)
 
     def discriminate(images, image_labels=condition):
-        return discriminate_outputs(images, image_labels)[:, :1]
+        """Returns the scores alone (the separate classifier is not built for them)."""
+        return discriminator_network(augmented(images), image_labels)[:, :1]
 
     def discriminate_real_and_fake(real_images, fake_images):
         """Returns (real outputs, fake outputs), each as discriminate_outputs gives them.
@@ -217,7 +224,8 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     if class_outputs:
         real_class = class_loss_and_accuracy(real_outputs[:, 1:], condition, params['num_classes'])
         fake_class = class_loss_and_accuracy(fake_outputs[:, 1:], condition, params['num_classes'])
-        loss += classifier_weight * real_class[0]
+        if not separate_classifier:
+            loss += classifier_weight * real_class[0]
         terms.update(real_class_loss=real_class[0], real_class_accuracy=real_class[1],
                      fake_class_loss=fake_class[0], fake_class_accuracy=fake_class[1])
 
