@@ -225,9 +225,10 @@ def file_elements(pairs, per_epoch, seed, params):
     """
     def examine_file(position, path, label):
         encoded = tf.io.read_file(path)
-        key, complete, problem = examine_images(encoded, label, params)
-        return (path, tf.constant(-1, tf.int64), encoded, label, key, complete, problem,
-                example_draws(key, position // per_epoch, seed))
+        index = tf.constant(-1, tf.int64)
+        key = record_keys(path, index)
+        complete, problem = examine_images(encoded, label, params)
+        return (path, index, encoded, label, key, complete, problem, example_draws(key, position // per_epoch, seed))
     return pairs.enumerate().map(lambda position, pair: examine_file(position, *pair), num_parallel_calls=AUTOTUNE)
 
 
@@ -363,7 +364,7 @@ def examine_group(filename, start, group, problem, epoch, seed, params):
     """Returns the examined records of a group, as vectors with one entry per record:
     (filename, index in the file, encoded image, int32 label, key, complete, problem, draw).
 
-    `key` hashes the image bytes; `draw` is example_draws(key, epoch, seed), the
+    `key` is record_keys of the record's place; `draw` is example_draws(key, epoch, seed), the
     random number the example's augmentation is drawn from; `complete` says
     the JPEG or PNG ends with its end marker (others are decoded guarded);
     `problem` is '' or what is wrong, seen without decoding (`problem`, the
@@ -373,11 +374,12 @@ def examine_group(filename, start, group, problem, epoch, seed, params):
     count = tf.size(group, out_type=tf.int64)
     is_example = starts_with(group, EXAMPLE_START)
     encoded, labels = parse_examples(select_strings(is_example, group, b''))
-    key, complete, found = examine_images(encoded, labels, params)
+    complete, found = examine_images(encoded, labels, params)
     found = tf.where(is_example, found, 'not a serialized tf.train.Example')
     found = tf.where(tf.equal(problem, ''), found, problem)
-    return (tf.fill([count], filename), start + tf.range(count), encoded, labels, key, complete, found,
-            example_draws(key, epoch, seed))
+    filenames, indices = tf.fill([count], filename), start + tf.range(count)
+    key = record_keys(filenames, indices)
+    return filenames, indices, encoded, labels, key, complete, found, example_draws(key, epoch, seed)
 
 
 def parse_examples(records):
@@ -409,9 +411,18 @@ def ends_with(data, suffix):
     return tf.equal(tf.strings.substr(data, position, tf.fill(tf.shape(position), len(suffix))), suffix)
 
 
+def record_keys(filename, index):
+    """Returns the int64 key of the records at `index` of `filename` (index -1: the image file itself).
+
+    A hash of the place, not of the image bytes: hashing every image would
+    cost a pass over all its bytes, more than the rest of examine_group.
+    """
+    return tf.strings.to_hash_bucket_fast(tf.strings.join([filename, tf.strings.as_string(index)], separator='#'),
+                                          2 ** 62)
+
+
 def examine_images(encoded, labels, params):
-    """Returns (key, complete, problem) of encoded images and their labels, element by element (any shape)."""
-    key = tf.strings.to_hash_bucket_fast(encoded, 2 ** 62)
+    """Returns (complete, problem) of encoded images and their labels, element by element (any shape)."""
     complete = tf.logical_or(tf.logical_and(tf.io.is_jpeg(encoded), ends_with(encoded, JPEG_END)),
                              ends_with(encoded, PNG_END))
     known_format = tf.reduce_any(tf.stack([starts_with(encoded, magic) for magic in IMAGE_MAGICS]), axis=0)
@@ -424,7 +435,7 @@ def examine_images(encoded, labels, params):
     problem = tf.where(label_ok, '', tf.strings.join(['label ', tf.strings.as_string(labels), expected]))
     problem = tf.where(known_format, problem, 'not a JPEG, PNG, GIF or BMP image')
     problem = tf.where(tf.equal(tf.strings.length(encoded), 0), 'no image bytes under image/encoded or image', problem)
-    return key, complete, problem
+    return complete, problem
 
 
 # ---------------------------------------------------------------- one example
