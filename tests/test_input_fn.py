@@ -166,6 +166,19 @@ def test_older_record_keys_are_read(tmp_path):
     assert images.shape == (4, SIZE, SIZE, 3) and sorted(labels) == [0, 1, 2, 3]
 
 
+def test_records_with_older_and_schema_keys_mix_in_one_shard(tmp_path):
+    rng = np.random.default_rng(3)
+    images = [encode(random_image(rng, 30, 40), 'JPEG') for _ in range(5)]
+    records = [example(images[0], 0), legacy_example(images[1], 1, 30, 40), example(images[2], 2),
+               legacy_example(images[3], 3, 30, 40), example(images[4], schema.UNLABELLED)]
+    path = write_records(tmp_path / 'mixed-keys.tfrecord', records)
+    decoded, labels = collect(input_lib.input_fn(EVAL, make_params(path)))
+    alone, _ = collect(input_lib.input_fn(EVAL, make_params(write_records(tmp_path / 'one.tfrecord', [
+        legacy_example(images[1], 1, 30, 40)]))))
+    assert list(labels) == [0, 1, 2, 3, schema.UNLABELLED]
+    assert np.array_equal(decoded[1], alone[0]) and decoded.std(axis=(1, 2, 3)).min() > 10
+
+
 def test_jpeg_training_and_evaluation_decode_only_the_crop_window(mixed_records):
     params = make_params(mixed_records)
     for mode in (TRAIN, EVAL):

@@ -14,8 +14,11 @@ critic updates and the generator has made global_step // n_critic updates
 Evaluation reports, on held-out real images and as many generated ones:
 wasserstein_estimate (mean critic score of real minus generated images, the
 critic's estimate of the Wasserstein distance; the paper shows it tracks sample
-quality), gradient_penalty, critic_loss and generator_loss. Best snapshot
-(the wgan_gp config sets): the smallest wasserstein_estimate.
+quality on large data sets), gradient_penalty, critic_loss and generator_loss.
+Best snapshot (the wgan_gp config sets): the smallest wasserstein_estimate.
+Each checkpoint's estimate comes from its own critic, so where the critic keeps
+getting stronger (the 1,500 demo shapes) the estimate rises over the run and
+the best snapshot stays at an early checkpoint (README).
 """
 import tensorflow as tf
 
