@@ -52,6 +52,7 @@ from project import gan_nets
 from project import generative_images
 from project import generative_spec
 from project import optimization
+from project import sliced_wasserstein
 
 GENERATOR_SCOPE = 'generator'
 CLASSIFIER_SCOPE = 'classifier'
@@ -251,6 +252,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
     metrics = {name: tf.compat.v1.metrics.mean(value) for name, value in terms.items()}
+    metrics['sliced_wasserstein'] = sliced_wasserstein.metric(real, fake)
     hook = generative_images.SampleImagesHook(
         generative_images.samples_dir(params),
         generative_images.fixed_sample_tensors(params, generate))

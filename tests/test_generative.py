@@ -13,6 +13,7 @@ from project import gan_augment
 from project import gan_model
 from project import gan_nets
 from project import generative_images
+from project import sliced_wasserstein
 from project import model_fn as project_model_fn
 from project.models import vae
 from project.models import wgan_gp
@@ -81,6 +82,8 @@ def test_model_trains_evaluates_and_writes_sample_grids(tmp_path, model, conditi
     expected_metric = {'autoencoder': 'reconstruction_error', 'vae': 'kl',
                        'dcgan': 'discriminator_loss', 'wgan_gp': 'wasserstein_estimate'}[model]
     assert expected_metric in metrics
+    if model in ('dcgan', 'wgan_gp'):
+        assert metrics['sliced_wasserstein'] > 0
 
     samples = os.path.join(params['model_dir'], 'samples')
     grid = read_png(os.path.join(samples, 'samples-step-%08d.png' % TRAIN_STEPS))
@@ -320,6 +323,37 @@ def test_differentiable_augmentation_moves_and_masks_images_and_passes_gradients
     assert augmented.shape == images.shape and np.any(gradient.numpy() != 0)
     with pytest.raises(ConfigError, match="gan_augment: expected a list of color/translation/cutout, got \\['flip'\\]"):
         gan_augment.augment(images, ['flip'])
+
+
+def sliced_wasserstein_of_batches(batches):
+    """Returns the metric's value after updating it with each (real, fake) pair of NumPy batches."""
+    with tf.Graph().as_default():
+        real = tf.compat.v1.placeholder(tf.float32, [None, 4, 4, 3])
+        fake = tf.compat.v1.placeholder(tf.float32, [None, 4, 4, 3])
+        value, update = sliced_wasserstein.metric(real, fake)
+        directions = sliced_wasserstein.random_directions(48)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.local_variables_initializer())
+            for real_batch, fake_batch in batches:
+                session.run(update, {real: real_batch, fake: fake_batch})
+            return session.run([value, directions])
+
+
+def test_sliced_wasserstein_of_a_shifted_set_is_the_mean_projected_shift():
+    images = np.random.default_rng(0).normal(size=(12, 4, 4, 3)).astype(np.float32)
+    distance, directions = sliced_wasserstein_of_batches([(images, images + 0.3)])
+    assert np.allclose(np.linalg.norm(directions, axis=0), 1.0)
+    assert distance == pytest.approx(np.mean(np.abs(0.3 * directions.sum(axis=0))), rel=1e-4)
+
+
+def test_sliced_wasserstein_streams_over_batches_and_ignores_order():
+    images = np.random.default_rng(1).normal(size=(12, 4, 4, 3)).astype(np.float32)
+    others = np.random.default_rng(2).normal(size=(12, 4, 4, 3)).astype(np.float32)
+    whole, _ = sliced_wasserstein_of_batches([(images, others)])
+    streamed, _ = sliced_wasserstein_of_batches([(images[:5], others[7:]), (images[5:], others[:7])])
+    same, _ = sliced_wasserstein_of_batches([(images, images[::-1])])
+    assert streamed == pytest.approx(whole, rel=1e-5) and whole > 0.1
+    assert same == pytest.approx(0.0, abs=1e-6)
 
 
 def test_vae_kl_matches_closed_form():
