@@ -20,12 +20,13 @@ training set.
 
 Evaluation reports, on held-out real images and as many generated ones:
 discriminator_loss, generator_loss, real_score and fake_score (mean
-discriminator probabilities), and with the auxiliary classifier
-real_class_accuracy, fake_class_accuracy, real_class_loss and fake_class_loss.
-Best snapshot (the dcgan config sets): the
-largest discriminator_loss, a rough proxy (it rises when the discriminator can
-no longer tell held-out images from samples; ideal value log 4 = 1.386); no
-GAN loss measures sample quality, so also look at the sample grids.
+discriminator probabilities), sliced_wasserstein (project/sliced_wasserstein.py),
+and with the auxiliary classifier real_class_accuracy, fake_class_accuracy,
+real_class_loss and fake_class_loss. Best snapshot (the dcgan config sets): the
+smallest sliced_wasserstein. The discriminator_loss judges each checkpoint with
+its own discriminator, so it is not comparable across a run (on the demo shapes
+its largest value marked the first, still noisy evaluation); also look at the
+sample grids.
 """
 import tensorflow as tf
 

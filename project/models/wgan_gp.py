@@ -13,12 +13,12 @@ critic updates and the generator has made global_step // n_critic updates
 
 Evaluation reports, on held-out real images and as many generated ones:
 wasserstein_estimate (mean critic score of real minus generated images, the
-critic's estimate of the Wasserstein distance; the paper shows it tracks sample
-quality on large data sets), gradient_penalty, critic_loss and generator_loss.
-Best snapshot (the wgan_gp config sets): the smallest wasserstein_estimate.
-Each checkpoint's estimate comes from its own critic, so where the critic keeps
-getting stronger (the 1,500 demo shapes) the estimate rises over the run and
-the best snapshot stays at an early checkpoint (README).
+critic's estimate of the Wasserstein distance), gradient_penalty, critic_loss,
+generator_loss and sliced_wasserstein (project/sliced_wasserstein.py). Best
+snapshot (the wgan_gp config sets): the smallest sliced_wasserstein. Not the
+wasserstein_estimate: each checkpoint's estimate comes from its own critic, and
+where the critic keeps getting stronger (the 1,500 demo shapes) it rises over
+the run, so its smallest value marks an early, poor checkpoint (README).
 """
 import tensorflow as tf
 
