@@ -10,8 +10,8 @@ Rabin et al. 2011; Karras et al. 2018 use it on image patches to rank GANs).
 It is 0 for identical sets and smaller the closer the generated images come
 to the held-out ones. In pixel space it weighs colour and layout far more than
 fine detail: it catches noise and a collapse onto a few colours, not whether
-edges are sharp. Streaming: every evaluation batch adds its projections; the
-value sorts all of them.
+edges are sharp. Streaming: the directions are drawn once per evaluation, every
+batch adds its projections, and the value sorts all of them.
 """
 import tensorflow as tf
 
@@ -35,10 +35,10 @@ def distance(real_projections, fake_projections):
     return tf.reduce_mean(tf.abs(tf.sort(real_projections, axis=0) - tf.sort(fake_projections, axis=0)))
 
 
-def collected_rows(width, name):
-    """Returns a local metric variable [rows so far, width] that starts with no rows."""
+def local_metric_variable(initial_value, name, shape=None):
+    """Returns a variable that the evaluation's local-variable initializer sets to `initial_value`."""
     return tf.compat.v1.Variable(
-        tf.zeros([0, width]), shape=tf.TensorShape([None, width]), trainable=False, name=name,
+        initial_value, shape=shape, trainable=False, name=name,
         collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, tf.compat.v1.GraphKeys.METRIC_VARIABLES])
 
 
@@ -49,8 +49,10 @@ def metric(real, fake):
     images as held-out ones in every batch).
     """
     with tf.compat.v1.variable_scope(None, default_name='sliced_wasserstein'):
-        directions = random_directions(real.shape[1] * real.shape[2] * real.shape[3])
-        stores = [collected_rows(DIRECTIONS, name) for name in ('real', 'fake')]
+        directions = local_metric_variable(random_directions(real.shape[1] * real.shape[2] * real.shape[3]),
+                                           'directions')
+        stores = [local_metric_variable(tf.zeros([0, DIRECTIONS]), name, tf.TensorShape([None, DIRECTIONS]))
+                  for name in ('real', 'fake')]
         update = tf.group(*[store.assign(tf.concat([store, projections(images, directions)], axis=0))
                             for store, images in zip(stores, (real, fake))])
         return distance(stores[0].read_value(), stores[1].read_value()), update
