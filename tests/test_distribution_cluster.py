@@ -136,7 +136,9 @@ def test_parameter_server_cluster_with_evaluator(shapes_tfrecords, tmp_path):
     assert code == 0, launch.output[-5000:]
     assert re.search(r'exit codes: ps:0 stopped by the launcher \(exit code 0\), chief exit code 0'
                      r', worker:0 exit code 0, evaluator exit code 0', launch.output)
-    assert '[worker:0] step' in launch.output
+    # Whether worker:0 logs a step of its own is a race, not asserted: the Estimator starts a
+    # worker 5 s after the chief and then polls every 30 s for the chief's variables, and on an
+    # idle machine the chief has finished these STEPS steps before that.
     assert re.search(r'^\[evaluator\] evaluation: global_step %d' % STEPS, launch.output,
                      re.MULTILINE)
     assert_one_consistent_run(tmp_path)
