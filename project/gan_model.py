@@ -252,7 +252,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
     metrics = {name: tf.compat.v1.metrics.mean(value) for name, value in terms.items()}
-    metrics['sliced_wasserstein'] = sliced_wasserstein.metric(real, fake)
+    metrics.update(sliced_wasserstein.metrics(real, fake))
     hook = generative_images.SampleImagesHook(
         generative_images.samples_dir(params),
         generative_images.fixed_sample_tensors(params, generate))

@@ -1,22 +1,72 @@
-"""Sliced Wasserstein distance between held-out and generated images: a GAN metric comparable across a run.
+"""Multi-scale sliced Wasserstein distance (SWD) of generated to held-out images: a GAN metric comparable
+across a run.
 
 A GAN's own losses judge the generator with the discriminator of the same
 checkpoint, so their values cannot be compared between checkpoints whose
-discriminators differ. This distance uses no network: both image sets are
-projected on DIRECTIONS fixed random unit vectors of pixel space, and the
-Wasserstein-1 distance between the two sets' projections (sorted, paired in
-order) is averaged over the directions (the sliced Wasserstein distance,
-Rabin et al. 2011; Karras et al. 2018 use it on image patches to rank GANs).
-It is 0 for identical sets and smaller the closer the generated images come
-to the held-out ones. In pixel space it weighs colour and layout far more than
-fine detail: it catches noise and a collapse onto a few colours, not whether
-edges are sharp. Streaming: the directions are drawn once per evaluation, every
-batch adds its projections, and the value sorts all of them.
+discriminators differ. This distance uses no network (Karras et al. 2018,
+"Progressive Growing of GANs", section 5). Every image is split into a
+Laplacian pyramid: band-pass levels of its full size, half size, ... down to a
+low-pass level of at least SMALLEST_LEVEL pixels (32 -> 32, 16, 8). On every
+level, 7x7 patches on a regular grid (GRID_POSITIONS per axis) of the held-out
+and of as many generated images are normalised per channel with the held-out
+patches' mean and standard deviation, projected on DIRECTIONS fixed random
+unit vectors, and the Wasserstein-1 distance of the two sets' projections
+(sorted, paired in order) is averaged over the directions (Rabin et al. 2011).
+
+`swd_<N>px` is that distance on the level of N pixels and `swd` their mean;
+0 for identical sets, smaller the closer the generated images come to the
+held-out ones. The finest levels see edges and texture (noise, blur), the
+coarsest colour and layout, so unlike one distance over whole images it tells
+sharp shapes from soft blobs. Streamed: every evaluation batch adds its
+patches; the first MAX_PATCHES of each level (512 images) enter the value.
 """
+import numpy as np
 import tensorflow as tf
 
 DIRECTIONS = 128
 DIRECTION_SEED = (7, 11)
+PATCH_SIZE = 7
+GRID_POSITIONS = 8
+SMALLEST_LEVEL = 8
+MAX_PATCHES = 512 * GRID_POSITIONS ** 2
+BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)
+
+
+def level_sizes(image_size):
+    """Returns the sizes of the pyramid levels: halving while the half is at least SMALLEST_LEVEL."""
+    sizes = [int(image_size)]
+    while sizes[-1] // 2 >= SMALLEST_LEVEL:
+        sizes.append((sizes[-1] + 1) // 2)
+    return sizes
+
+
+def blurred(images):
+    """Returns `images` smoothed by the 5x5 binomial filter (edges mirrored)."""
+    taps = np.array(BINOMIAL) / sum(BINOMIAL)
+    kernel = np.outer(taps, taps)[:, :, np.newaxis, np.newaxis] * np.ones([1, 1, images.shape[-1], 1])
+    padded = tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]], mode='REFLECT')
+    return tf.nn.depthwise_conv2d(padded, tf.constant(kernel, tf.float32), [1, 1, 1, 1], 'VALID')
+
+
+def laplacian_pyramid(images, levels):
+    """Returns `levels` images: the band-pass levels of `images` from the finest, then the low-pass rest."""
+    pyramid = []
+    for _ in range(levels - 1):
+        smaller = blurred(images)[:, ::2, ::2]
+        pyramid.append(images - tf.image.resize(smaller, images.shape[1:3]))
+        images = smaller
+    return pyramid + [images]
+
+
+def grid_patches(images):
+    """Returns [batch * positions, 7 * 7 * channels] patches at GRID_POSITIONS evenly spaced places per axis."""
+    size, channels = images.shape[1], images.shape[3]
+    starts = sorted(set(np.round(np.linspace(0, size - PATCH_SIZE, GRID_POSITIONS)).astype(int)))
+    offsets = np.array(starts)[:, np.newaxis] + np.arange(PATCH_SIZE)
+    rows = tf.gather(images, offsets, axis=1)  # [batch, positions, 7, width, channels]
+    patches = tf.gather(rows, offsets, axis=3)  # [batch, positions, 7, positions, 7, channels]
+    patches = tf.transpose(patches, [0, 1, 3, 2, 4, 5])
+    return tf.reshape(patches, [-1, PATCH_SIZE * PATCH_SIZE * channels])
 
 
 def random_directions(dimension, count=DIRECTIONS):
@@ -25,14 +75,22 @@ def random_directions(dimension, count=DIRECTIONS):
     return directions / tf.norm(directions, axis=0, keepdims=True)
 
 
-def projections(images, directions):
-    """Returns [batch, directions] inner products of the flattened images with the directions."""
-    return tf.matmul(tf.reshape(images, [tf.shape(images)[0], -1]), directions)
-
-
 def distance(real_projections, fake_projections):
     """Returns the mean over directions of the 1-D Wasserstein-1 distance of two equally large sets."""
     return tf.reduce_mean(tf.abs(tf.sort(real_projections, axis=0) - tf.sort(fake_projections, axis=0)))
+
+
+def patch_distance(real_patches, fake_patches, channels):
+    """Returns the SWD of two patch sets, both normalised per channel with the real patches' statistics."""
+    def per_channel(patches):
+        return tf.reshape(patches, [-1, channels])
+    mean, variance = tf.nn.moments(per_channel(real_patches), axes=[0])
+    scale = tf.math.rsqrt(variance + 1e-8)
+    directions = random_directions(real_patches.shape[1])
+
+    def projected(patches):
+        return tf.matmul(tf.reshape((per_channel(patches) - mean) * scale, tf.shape(patches)), directions)
+    return distance(projected(real_patches), projected(fake_patches))
 
 
 def local_metric_variable(initial_value, name, shape=None):
@@ -42,17 +100,26 @@ def local_metric_variable(initial_value, name, shape=None):
         collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES, tf.compat.v1.GraphKeys.METRIC_VARIABLES])
 
 
-def metric(real, fake):
-    """Returns (value, update_op) of the sliced Wasserstein distance over all evaluation batches.
+def metrics(real, fake):
+    """Returns {name: (value, update_op)}: swd_<N>px per pyramid level and their mean swd.
 
-    `real` and `fake` are image batches of the same shape (as many generated
-    images as held-out ones in every batch).
+    `real` and `fake` are image batches of the same static size (as many
+    generated images as held-out ones in every batch), pixel values in [-1, 1].
     """
-    with tf.compat.v1.variable_scope(None, default_name='sliced_wasserstein'):
-        directions = local_metric_variable(random_directions(real.shape[1] * real.shape[2] * real.shape[3]),
-                                           'directions')
-        stores = [local_metric_variable(tf.zeros([0, DIRECTIONS]), name, tf.TensorShape([None, DIRECTIONS]))
-                  for name in ('real', 'fake')]
-        update = tf.group(*[store.assign(tf.concat([store, projections(images, directions)], axis=0))
-                            for store, images in zip(stores, (real, fake))])
-        return distance(stores[0].read_value(), stores[1].read_value()), update
+    channels = real.shape[3]
+    sizes = level_sizes(real.shape[1])
+    dimension = PATCH_SIZE * PATCH_SIZE * channels
+    with tf.compat.v1.variable_scope(None, default_name='swd'):
+        stores = [[local_metric_variable(tf.zeros([0, dimension]), 'level%d_%s' % (level, kind),
+                                         tf.TensorShape([None, dimension]))
+                   for level in range(len(sizes))] for kind in ('real', 'fake')]
+        updates = []
+        for kind_stores, images in zip(stores, (real, fake)):
+            for store, level in zip(kind_stores, laplacian_pyramid(images, len(sizes))):
+                updates.append(store.assign(tf.concat([store, grid_patches(level)], axis=0)[:MAX_PATCHES]))
+        update = tf.group(*updates)
+        values = [patch_distance(real_store.read_value(), fake_store.read_value(), channels)
+                  for real_store, fake_store in zip(*stores)]
+    result = {'swd_%dpx' % size: (value, update) for size, value in zip(sizes, values)}
+    result['swd'] = (tf.add_n(values) / len(values), update)
+    return result

@@ -83,7 +83,7 @@ def test_model_trains_evaluates_and_writes_sample_grids(tmp_path, model, conditi
                        'dcgan': 'discriminator_loss', 'wgan_gp': 'wasserstein_estimate'}[model]
     assert expected_metric in metrics
     if model in ('dcgan', 'wgan_gp'):
-        assert metrics['sliced_wasserstein'] > 0
+        assert metrics['swd'] > 0 and metrics['swd_16px'] > 0 and metrics['swd_8px'] > 0
 
     samples = os.path.join(params['model_dir'], 'samples')
     grid = read_png(os.path.join(samples, 'samples-step-%08d.png' % TRAIN_STEPS))
@@ -325,35 +325,84 @@ def test_differentiable_augmentation_moves_and_masks_images_and_passes_gradients
         gan_augment.augment(images, ['flip'])
 
 
-def sliced_wasserstein_of_batches(batches):
-    """Returns the metric's value after updating it with each (real, fake) pair of NumPy batches."""
+def swd_of_batches(batches, size=16):
+    """Returns the swd metrics' values after updating them with each (real, fake) pair of NumPy batches."""
     with tf.Graph().as_default():
-        real = tf.compat.v1.placeholder(tf.float32, [None, 4, 4, 3])
-        fake = tf.compat.v1.placeholder(tf.float32, [None, 4, 4, 3])
-        value, update = sliced_wasserstein.metric(real, fake)
-        directions = sliced_wasserstein.random_directions(48)
+        real = tf.compat.v1.placeholder(tf.float32, [None, size, size, 3])
+        fake = tf.compat.v1.placeholder(tf.float32, [None, size, size, 3])
+        metrics = sliced_wasserstein.metrics(real, fake)
         with tf.compat.v1.Session() as session:
             session.run(tf.compat.v1.local_variables_initializer())
             for real_batch, fake_batch in batches:
-                session.run(update, {real: real_batch, fake: fake_batch})
-            return session.run([value, directions])
+                session.run(metrics['swd'][1], {real: real_batch, fake: fake_batch})
+            return session.run({name: value for name, (value, _) in metrics.items()})
 
 
-def test_sliced_wasserstein_of_a_shifted_set_is_the_mean_projected_shift():
-    images = np.random.default_rng(0).normal(size=(12, 4, 4, 3)).astype(np.float32)
-    distance, directions = sliced_wasserstein_of_batches([(images, images + 0.3)])
+def square_images(count, seed):
+    """Returns `count` 16-pixel images in [-1, 1]: a square of random colour, size and place on a random
+    background."""
+    rng = np.random.default_rng(seed)
+    images = np.ones((count, 16, 16, 3), np.float32) * rng.uniform(-1, 1, (count, 1, 1, 3))
+    for image in images:
+        side = rng.integers(4, 9)
+        top, left = rng.integers(0, 16 - side, size=2)
+        image[top:top + side, left:left + side] = rng.uniform(-1, 1, 3)
+    return images.astype(np.float32)
+
+
+def test_swd_pyramid_levels_rebuild_the_image():
+    assert sliced_wasserstein.level_sizes(32) == [32, 16, 8]
+    assert sliced_wasserstein.level_sizes(64) == [64, 32, 16, 8]
+    assert sliced_wasserstein.level_sizes(28) == [28, 14]
+    assert sliced_wasserstein.level_sizes(8) == [8]
+    images = tf.constant(square_images(2, 0))
+    levels = sliced_wasserstein.laplacian_pyramid(images, 3)
+    assert [level.shape[1] for level in levels] == [16, 8, 4]
+    rebuilt = levels[-1]
+    for band in reversed(levels[:-1]):
+        rebuilt = band + tf.image.resize(rebuilt, band.shape[1:3])
+    np.testing.assert_allclose(rebuilt.numpy(), images.numpy(), atol=1e-5)
+
+
+def test_swd_patches_lie_on_a_regular_grid():
+    image = np.arange(16 * 16 * 3, dtype=np.float32).reshape(1, 16, 16, 3)
+    patches = sliced_wasserstein.grid_patches(tf.constant(image)).numpy()
+    starts = [0, 1, 3, 4, 5, 6, 8, 9]  # 8 positions evenly spread over 0..16-7
+    assert patches.shape == (64, 7 * 7 * 3)
+    np.testing.assert_array_equal(patches[2 * 8 + 5], image[0, starts[2]:starts[2] + 7, starts[5]:starts[5] + 7].ravel())
+
+
+def test_swd_sees_a_constant_shift_only_in_the_low_pass_level():
+    images = square_images(12, 1)
+    values = swd_of_batches([(images, images + 0.3)])
+    assert values['swd_16px'] == pytest.approx(0.0, abs=1e-5)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        low_pass = sliced_wasserstein.laplacian_pyramid(tf.constant(images), 2)[1]
+        patches, directions = session.run([sliced_wasserstein.grid_patches(low_pass),
+                                           sliced_wasserstein.random_directions(7 * 7 * 3)])
+    shift = (0.3 / patches.reshape(-1, 3).std(axis=0))[np.arange(7 * 7 * 3) % 3]
     assert np.allclose(np.linalg.norm(directions, axis=0), 1.0)
-    assert distance == pytest.approx(np.mean(np.abs(0.3 * directions.sum(axis=0))), rel=1e-4)
+    assert values['swd_8px'] == pytest.approx(np.mean(np.abs(shift @ directions)), rel=1e-3)
+    assert values['swd'] == pytest.approx(values['swd_8px'] / 2, rel=1e-5)
 
 
-def test_sliced_wasserstein_streams_over_batches_and_ignores_order():
-    images = np.random.default_rng(1).normal(size=(12, 4, 4, 3)).astype(np.float32)
-    others = np.random.default_rng(2).normal(size=(12, 4, 4, 3)).astype(np.float32)
-    whole, _ = sliced_wasserstein_of_batches([(images, others)])
-    streamed, _ = sliced_wasserstein_of_batches([(images[:5], others[7:]), (images[5:], others[:7])])
-    same, _ = sliced_wasserstein_of_batches([(images, images[::-1])])
-    assert streamed == pytest.approx(whole, rel=1e-5) and whole > 0.1
-    assert same == pytest.approx(0.0, abs=1e-6)
+def test_swd_streams_over_batches_and_ignores_order():
+    images, others = square_images(12, 2), square_images(12, 3)
+    whole = swd_of_batches([(images, others)])
+    streamed = swd_of_batches([(images[:5], others[7:]), (images[5:], others[:7])])
+    same = swd_of_batches([(images, images[::-1])])
+    for name in ('swd', 'swd_16px', 'swd_8px'):
+        assert streamed[name] == pytest.approx(whole[name], rel=1e-5) and whole[name] > 0.05
+        assert same[name] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_swd_tells_blurred_images_from_sharp_ones():
+    images, others = square_images(64, 4), square_images(64, 5)
+    blurred = tf.nn.avg_pool2d(tf.pad(others, [[0, 0], [1, 1], [1, 1], [0, 0]], 'SYMMETRIC'), 3, 1,
+                               'VALID').numpy()
+    sharp = swd_of_batches([(images, others)])
+    soft = swd_of_batches([(images, blurred)])
+    assert soft['swd_16px'] > 3 * sharp['swd_16px']
 
 
 def test_vae_kl_matches_closed_form():

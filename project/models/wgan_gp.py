@@ -14,11 +14,12 @@ critic updates and the generator has made global_step // n_critic updates
 Evaluation reports, on held-out real images and as many generated ones:
 wasserstein_estimate (mean critic score of real minus generated images, the
 critic's estimate of the Wasserstein distance), gradient_penalty, critic_loss,
-generator_loss and sliced_wasserstein (project/sliced_wasserstein.py). Best
-snapshot (the wgan_gp config sets): the smallest sliced_wasserstein. Not the
-wasserstein_estimate: each checkpoint's estimate comes from its own critic, and
-where the critic keeps getting stronger (the 1,500 demo shapes) it rises over
-the run, so its smallest value marks an early, poor checkpoint (README).
+generator_loss and the multi-scale sliced Wasserstein distance swd with its
+levels swd_<N>px (project/sliced_wasserstein.py). Best snapshot (the wgan_gp
+config sets): the smallest swd. Not the wasserstein_estimate: each
+checkpoint's estimate comes from its own critic, and where the critic keeps
+getting stronger (the 1,500 demo shapes) it rises over the run, so its
+smallest value marks an early, poor checkpoint (README).
 """
 import tensorflow as tf
 
