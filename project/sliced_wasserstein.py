@@ -103,7 +103,7 @@ def local_metric_variable(initial_value, name, shape=None):
 def metrics(real, fake):
     """Returns {name: (value, update_op)}: swd_<N>px per pyramid level and their mean swd.
 
-    `real` and `fake` are image batches of the same static size (as many
+    `real` and `fake` are batches of square images of one static size (as many
     generated images as held-out ones in every batch), pixel values in [-1, 1].
     """
     channels = real.shape[3]
