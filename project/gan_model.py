@@ -56,7 +56,6 @@ from project import sliced_wasserstein
 
 GENERATOR_SCOPE = 'generator'
 CLASSIFIER_SCOPE = 'classifier'
-EVAL_LATENT_SEED = 7
 SUMMARY_IMAGES = 8
 
 
@@ -215,7 +214,8 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
 
     real = features['image']
     latent_shape = [tf.shape(real)[0], params['latent_dim']]
-    latents = tf.random.normal(latent_shape, seed=None if training else EVAL_LATENT_SEED)
+    latents = (tf.random.normal(latent_shape) if training
+               else generative_spec.evaluation_latents(latent_shape[0], params))
     fake = generate(latents, condition, training)
     (real_outputs, fake_outputs), discriminator_update_ops = new_update_ops(
         lambda: discriminate_real_and_fake(real, fake))

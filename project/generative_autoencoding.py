@@ -4,7 +4,10 @@ The encoder is the discriminator-style network of project/gan_nets.py (with
 batch norm), the decoder the generator network. Evaluation writes, besides
 the sample grid and interpolation of decoded fixed latent vectors, a
 'reconstructions' grid: the first evaluation images above their
-reconstructions.
+reconstructions. The VAE's evaluation also compares images decoded from
+latent vectors of its prior with the held-out ones: swd and swd_<N>px, the
+multi-scale sliced Wasserstein distance the GANs report
+(project/sliced_wasserstein.py), which the reconstruction error cannot tell.
 """
 import tensorflow as tf
 
@@ -13,6 +16,7 @@ from project import gan_nets
 from project import generative_images
 from project import generative_spec
 from project import optimization
+from project import sliced_wasserstein
 
 ENCODER_SCOPE = 'encoder'
 DECODER_SCOPE = 'decoder'
@@ -79,6 +83,9 @@ def autoencoding_model_fn(features, labels, mode, params, encoder_outputs, laten
         return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 
     metrics = {name: tf.compat.v1.metrics.mean(value) for name, value in terms.items()}
+    if kl is not None:
+        prior_samples = decode(generative_spec.evaluation_latents(tf.shape(images)[0], params), condition)
+        metrics.update(sliced_wasserstein.metrics(images, prior_samples))
     shown = tf.minimum(tf.shape(images)[0], params['sample_grid_size'])
     first_batch = {'reconstructions': (
         tf.concat([images[:shown], reconstructions[:shown]], axis=0), 2)}

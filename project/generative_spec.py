@@ -13,6 +13,7 @@ from project import generative_images
 
 LATENT_KEY = 'z'
 LABEL_KEY = 'label'
+EVAL_LATENT_SEED = 7  # evaluation's generated images come from the same latent vectors at every checkpoint
 
 
 def check_params(params):
@@ -67,3 +68,8 @@ def serving_input_receiver_fn(params):
 def summary_images(*images):
     """Returns uint8 images for a TensorBoard summary: the given batches side by side."""
     return generative_images.to_uint8(tf.concat(images, axis=2))
+
+
+def evaluation_latents(batch_size, params):
+    """Returns [batch_size, latent_dim] normal latent vectors, the same in every evaluation."""
+    return tf.random.normal([batch_size, params['latent_dim']], seed=EVAL_LATENT_SEED)

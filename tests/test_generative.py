@@ -82,7 +82,7 @@ def test_model_trains_evaluates_and_writes_sample_grids(tmp_path, model, conditi
     expected_metric = {'autoencoder': 'reconstruction_error', 'vae': 'kl',
                        'dcgan': 'discriminator_loss', 'wgan_gp': 'wasserstein_estimate'}[model]
     assert expected_metric in metrics
-    if model in ('dcgan', 'wgan_gp'):
+    if model in ('vae', 'dcgan', 'wgan_gp'):
         assert metrics['swd'] > 0 and metrics['swd_16px'] > 0 and metrics['swd_8px'] > 0
 
     samples = os.path.join(params['model_dir'], 'samples')

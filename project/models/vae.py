@@ -6,8 +6,10 @@ prior is N(0, I). Loss: per-image summed reconstruction loss (mse or l1 on
 pixels in [-1, 1], a Gaussian or Laplace log-likelihood up to constants) +
 beta * KL(q(z|x) || N(0, I)), averaged over the batch. Evaluation metrics:
 reconstruction_error (mean per-pixel loss, which the best snapshot
-minimises), kl (per image) and elbo (minus the loss at beta = 1, up to the
-likelihood's constants). Evaluation draws its noise from a fixed seed.
+minimises), kl (per image), elbo (minus the loss at beta = 1, up to the
+likelihood's constants), and swd with swd_<N>px, how far images decoded from
+prior samples are from the held-out ones (project/generative_autoencoding.py).
+Evaluation draws its noise from a fixed seed.
 """
 import tensorflow as tf
 
