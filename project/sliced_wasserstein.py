@@ -82,14 +82,13 @@ def distance(real_projections, fake_projections):
 
 def patch_distance(real_patches, fake_patches, channels):
     """Returns the SWD of two patch sets, both normalised per channel with the real patches' statistics."""
-    def per_channel(patches):
-        return tf.reshape(patches, [-1, channels])
-    mean, variance = tf.nn.moments(per_channel(real_patches), axes=[0])
-    scale = tf.math.rsqrt(variance + 1e-8)
+    mean, variance = tf.nn.moments(tf.reshape(real_patches, [-1, channels]), axes=[0])
+    pixels = [PATCH_SIZE * PATCH_SIZE]  # a patch holds its pixels' channels one after the other
+    mean, scale = tf.tile(mean, pixels), tf.tile(tf.math.rsqrt(variance + 1e-8), pixels)
     directions = random_directions(real_patches.shape[1])
 
     def projected(patches):
-        return tf.matmul(tf.reshape((per_channel(patches) - mean) * scale, tf.shape(patches)), directions)
+        return tf.matmul((patches - mean) * scale, directions)
     return distance(projected(real_patches), projected(fake_patches))
 
 

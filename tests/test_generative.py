@@ -369,7 +369,8 @@ def test_swd_patches_lie_on_a_regular_grid():
     patches = sliced_wasserstein.grid_patches(tf.constant(image)).numpy()
     starts = [0, 1, 3, 4, 5, 6, 8, 9]  # 8 positions evenly spread over 0..16-7
     assert patches.shape == (64, 7 * 7 * 3)
-    np.testing.assert_array_equal(patches[2 * 8 + 5], image[0, starts[2]:starts[2] + 7, starts[5]:starts[5] + 7].ravel())
+    top, left = starts[2], starts[5]
+    np.testing.assert_array_equal(patches[2 * 8 + 5], image[0, top:top + 7, left:left + 7].ravel())
 
 
 def test_swd_sees_a_constant_shift_only_in_the_low_pass_level():

@@ -21,12 +21,12 @@ training set.
 Evaluation reports, on held-out real images and as many generated ones:
 discriminator_loss, generator_loss, real_score and fake_score (mean
 discriminator probabilities), the multi-scale sliced Wasserstein distance swd
-and its levels swd_<N>px (project/sliced_wasserstein.py), and with the auxiliary classifier real_class_accuracy, fake_class_accuracy,
-real_class_loss and fake_class_loss. Best snapshot (the dcgan config sets): the
-smallest swd. The discriminator_loss judges each checkpoint with
-its own discriminator, so it is not comparable across a run (on the demo shapes
-its largest value marked the first, still noisy evaluation); also look at the
-sample grids.
+and its levels swd_<N>px (project/sliced_wasserstein.py), and with the
+auxiliary classifier real_class_accuracy, fake_class_accuracy, real_class_loss
+and fake_class_loss. Best snapshot (the dcgan config sets): the smallest swd.
+The discriminator_loss judges each checkpoint with its own discriminator, so
+it is not comparable across a run (on the demo shapes its largest value marked
+the first, still noisy evaluation); also look at the sample grids.
 """
 import tensorflow as tf
 
