@@ -13,6 +13,7 @@ section of their own); `python -m benchmarks` runs it too, through `run(context)
 """
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -49,6 +50,9 @@ PIPELINES = [
      'first epoch, decoding every image into the cache, timed from its first batch request'),
     ('input.cache_epoch2', 'TRAIN with cache: memory, epoch 2', 'second epoch, from the cache'),
 ]
+# Pipelines whose CPU time per image is measured too (it barely moves under load, unlike images/s).
+CPU_TIMED = ('input.train', 'input.limit', 'input.classic_parallel')
+
 
 def bench_params(pattern, **overrides):
     """Returns the default config with the benchmark's data, sizes and `overrides`."""
@@ -120,8 +124,11 @@ def encoded_images(pattern):
     return [encoded.numpy() for encoded in records]
 
 
-def images_per_second(dataset, warm_up, batches):
-    seconds, read = time_batches(dataset, warm_up, batches)
+def images_per_second(dataset, warm_up, batches, cpu_runs=None):
+    """Images/s of the timed batches; appends their CPU microseconds per image to `cpu_runs` if given."""
+    seconds, read, cpu_seconds = time_batches(dataset, warm_up, batches)
+    if cpu_runs is not None:
+        cpu_runs.append(1e6 * cpu_seconds / (read * BATCH))
     return read * BATCH / seconds
 
 
@@ -162,20 +169,34 @@ def measure(context):
     images = encoded_images(pattern)
     params = bench_params(pattern)
     runs = {key: [] for key, _, _ in PIPELINES}
+    cpu = {key: [] for key in CPU_TIMED}
     for _ in range(context.repeats):
         runs['input.train'].append(images_per_second(
-            project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, params), warm_up, batches))
-        runs['input.limit'].append(images_per_second(limit_dataset(pattern, params), warm_up, batches))
+            project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, params), warm_up, batches,
+            cpu['input.train']))
+        runs['input.limit'].append(images_per_second(limit_dataset(pattern, params), warm_up, batches,
+                                                     cpu['input.limit']))
         runs['input.limit_in_memory'].append(images_per_second(in_memory_limit_dataset(images, params),
                                                                warm_up, batches))
-        runs['input.classic_parallel'].append(images_per_second(classic_dataset(pattern, True), warm_up, batches))
+        runs['input.classic_parallel'].append(images_per_second(classic_dataset(pattern, True), warm_up, batches,
+                                                                cpu['input.classic_parallel']))
         runs['input.classic_serial'].append(images_per_second(classic_dataset(pattern, False), 1,
                                                               max(2, batches // 4)))
         runs['input.eval'].append(eval_images_per_second(params))
         first, second = cache_epochs_images_per_second(params, len(images))
         runs['input.cache_epoch1'].append(first)
         runs['input.cache_epoch2'].append(second)
-    return {key: common.Measurement(key, label, 'images/s', runs[key]) for key, label, _ in PIPELINES}
+    found = {key: common.Measurement(key, label, 'images/s', runs[key]) for key, label, _ in PIPELINES}
+    return found, {key: statistics.median(values) for key, values in cpu.items()}
+
+
+def cpu_note(cpu):
+    """A note with the median CPU time per image of the CPU_TIMED pipelines, and its ratios."""
+    train, limit, classic = (cpu[key] for key in CPU_TIMED)
+    return ('CPU time per image while timed (load-independent, this process): scaffold TRAIN %.0f us, '
+            'necessary-work limit %.0f us, classic parallel %.0f us; as images per CPU second the scaffold '
+            'is %.2fx the limit and %.2fx the classic pipeline.' % (
+                train, limit, classic, limit / train, classic / train))
 
 
 def described(pipelines):
@@ -185,7 +206,7 @@ def described(pipelines):
 
 def tables(context):
     """Returns the input pipeline tables: training pipelines against the limit, then eval and cache."""
-    found = measure(context)
+    found, cpu = measure(context)
     train, limit, in_memory, classic = (found[key].median for key in (
         'input.train', 'input.limit', 'input.limit_in_memory', 'input.classic_parallel'))
     cache1, cache2 = found['input.cache_epoch1'].median, found['input.cache_epoch2'].median
@@ -200,7 +221,8 @@ def tables(context):
                               setup] + described(PIPELINES[:5]) + [
                               'Training pipeline: %.2fx the necessary-work limit (target >= 0.9x; '
                               '%.2fx the limit on JPEGs already in memory), %.2fx the classic parallel '
-                              'pipeline (target >= 1.3x).' % (train / limit, train / in_memory, train / classic)]),
+                              'pipeline (target >= 1.3x).' % (train / limit, train / in_memory, train / classic),
+                              cpu_note(cpu)]),
         common.rate_table('Input pipelines: evaluation and `cache: memory`',
                           [found[key] for key, _, _ in PIPELINES[5:]],
                           baseline_key='input.cache_epoch1', name_column='pipeline',

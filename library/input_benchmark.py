@@ -12,11 +12,15 @@ def warm_up_batches(timed_batches):
 
 
 def time_batches(dataset, warm_up, timed):
-    """Reads `warm_up` then `timed` batches of `dataset`; returns (seconds for the timed ones, batches timed)."""
+    """Reads `warm_up` then `timed` batches of `dataset`.
+
+    Returns (seconds for the timed ones, batches timed, CPU seconds of this
+    process, all its threads, meanwhile).
+    """
     iterator = iter(dataset)
     for _ in range(warm_up):
         next(iterator)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     read = 0
     for _ in range(timed):
         try:
@@ -24,7 +28,7 @@ def time_batches(dataset, warm_up, timed):
         except StopIteration:
             break
         read += 1
-    return time.perf_counter() - start, read
+    return time.perf_counter() - start, read, time.process_time() - cpu_start
 
 
 def benchmark_input(args, config):
@@ -37,7 +41,7 @@ def benchmark_input(args, config):
     print('benchmark_input: %d warm-up batches, then %d timed batches of %d from %s' % (
         warm_up, batches, config['train_batch_size'],
         'synthetic tensors' if config['synthetic'] else config['train_files']), flush=True)
-    seconds, read = time_batches(dataset, warm_up, batches)
+    seconds, read, _ = time_batches(dataset, warm_up, batches)
     images = read * config['train_batch_size']
     print('input_fn: %.1f images/s (%d batches of %d)' % (
         images / seconds if seconds > 0 else 0.0, read, config['train_batch_size']))

@@ -326,6 +326,18 @@ def test_benchmark_input_prints_the_images_per_second_line(mixed_records, capsys
     assert last_line.startswith('input_fn: ') and last_line.endswith(' images/s (3 batches of 4)')
 
 
+def test_time_batches_counts_the_cpu_time_of_the_pipeline_threads():
+    def busy(value):
+        square = tf.fill([800, 800], value)
+        return tf.reduce_sum(tf.linalg.matmul(square, square))
+    dataset = tf.data.Dataset.range(40).map(lambda value: busy(tf.cast(value, tf.float32)),
+                                            num_parallel_calls=2).batch(2)
+    seconds, read, cpu_seconds = input_benchmark.time_batches(dataset, warm_up=2, timed=5)
+    assert read == 5 and seconds > 0
+    _, _, idle_cpu = input_benchmark.time_batches(tf.data.Dataset.range(20).batch(2), 2, 5)
+    assert cpu_seconds > 0.02 and cpu_seconds > 5 * idle_cpu
+
+
 @pytest.mark.parametrize('key, value, message', [
     ('channels', 2, 'channels: expected 1 or 3'),
     ('resize_method', 'cubic', 'resize_method: expected one of'),
