@@ -7,6 +7,7 @@
         --tfrecord_dir dataset/test --max_edge 384 --labels_file dataset/train/train.json
 """
 import sys
+from concurrent.futures.process import BrokenProcessPool
 
 from library.config import ConfigError, OneLineParser
 
@@ -68,6 +69,10 @@ def main(argv=None):
         sys.stderr.write('%s: interrupted; earlier output in %s is unchanged\n' % (
             PROG, args.tfrecord_dir))
         return 130
+    except BrokenProcessPool:
+        sys.stderr.write('%s: error: an encoding worker process died (killed, or out of memory?); '
+                         'earlier output in %s is unchanged\n' % (PROG, args.tfrecord_dir))
+        return 1
     except tf.errors.OpError as error:  # a write failed: disk full, file too large
         sys.stderr.write('%s: error: %s; earlier output in %s is unchanged\n' % (
             PROG, error.message, args.tfrecord_dir))

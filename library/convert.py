@@ -246,24 +246,33 @@ def chunks_of(items, size):
 
 
 def encoded_chunks(items, options, num_workers):
-    """Yields (items, Encoded results) chunk by chunk, in input order, encoded in `num_workers`."""
+    """Yields (items, Encoded results) chunk by chunk, in input order, encoded in `num_workers`.
+
+    A process pool executor rather than multiprocessing.Pool: a worker that
+    dies fails the conversion (BrokenProcessPool) instead of leaving it
+    waiting, and closing early cancels what has not started and waits only
+    for the chunks being encoded (Pool.terminate can hang, cpython #96995).
+    """
     encode = functools.partial(encode_chunk, options)
     if num_workers <= 1:
         for chunk in chunks_of(items, CHUNK_SIZE):
             yield chunk, encode([worker_payload(item) for item in chunk])
         return
-    context = multiprocessing.get_context('spawn')
-    with context.Pool(num_workers, initializer=ignore_interrupts) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(
+        num_workers, mp_context=multiprocessing.get_context('spawn'),
+        initializer=ignore_interrupts)
+    try:
         pending = collections.deque()
         for chunk in chunks_of(items, CHUNK_SIZE):
-            payloads = [worker_payload(item) for item in chunk]
-            pending.append((chunk, pool.apply_async(encode, (payloads,))))
+            pending.append((chunk, pool.submit(encode, [worker_payload(item) for item in chunk])))
             if len(pending) >= CHUNKS_IN_FLIGHT_PER_WORKER * num_workers:
-                chunk, result = pending.popleft()
-                yield chunk, result.get()
+                chunk, future = pending.popleft()
+                yield chunk, future.result()
         while pending:
-            chunk, result = pending.popleft()
-            yield chunk, result.get()
+            chunk, future = pending.popleft()
+            yield chunk, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def checked_results(results, options):

@@ -79,6 +79,13 @@ def test_bad_flags_exit_2(capsys):
     assert capsys.readouterr().err.count('\n') == 1
 
 
+def three_class_jpegs(source, count=600):
+    """Writes `count` small JPEGs in three class folders: enough for a conversion to interrupt."""
+    for index in range(count):
+        write_jpeg(source / ('class_%d' % (index % 3)) / ('%03d.jpg' % index), 48, 48, seed=index)
+    return source
+
+
 def start_conversion(source, out, *extra):
     """Starts convert_dataset.py and returns it once its first progress line appeared."""
     process = subprocess.Popen(
@@ -95,9 +102,7 @@ def start_conversion(source, out, *extra):
 
 
 def test_an_interrupted_conversion_leaves_no_shard_and_earlier_output_intact(tmp_path):
-    source = tmp_path / 'in'
-    for index in range(600):
-        write_jpeg(source / ('class_%d' % (index % 3)) / ('%03d.jpg' % index), 48, 48, seed=index)
+    source = three_class_jpegs(tmp_path / 'in')
     out = tmp_path / 'out'
 
     killed = start_conversion(source, out)
@@ -116,6 +121,31 @@ def test_an_interrupted_conversion_leaves_no_shard_and_earlier_output_intact(tmp
     assert interrupted.returncode == 130
     assert err.strip().splitlines()[-1].startswith('convert_dataset.py: interrupted')
     assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
+
+
+def encoding_workers(process):
+    """The pids of `process`'s multiprocessing workers (its resource tracker left out)."""
+    with open('/proc/%d/task/%d/children' % (process.pid, process.pid)) as stream:
+        children = [int(pid) for pid in stream.read().split()]
+    workers = []
+    for pid in children:
+        with open('/proc/%d/cmdline' % pid, 'rb') as stream:
+            if b'spawn_main' in stream.read():
+                workers.append(pid)
+    return workers
+
+
+def test_a_killed_worker_fails_the_conversion_with_a_message_and_writes_nothing(tmp_path):
+    source = three_class_jpegs(tmp_path / 'in')
+    out = tmp_path / 'out'
+    conversion = start_conversion(source, out)
+    workers = encoding_workers(conversion)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = conversion.communicate(timeout=60)
+    assert conversion.returncode == 1
+    assert 'an encoding worker process died' in err.strip().splitlines()[-1]
+    assert os.listdir(out) == []
 
 
 def test_summary_line_for_unlabelled_output():
