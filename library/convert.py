@@ -245,6 +245,19 @@ def chunks_of(items, size):
         yield items[start:start + size]
 
 
+def in_order(executor, function, tagged_arguments, ahead):
+    """Yields (tag, function(argument)) in input order, run in `executor`, `ahead` calls in advance."""
+    pending = collections.deque()
+    for tag, argument in tagged_arguments:
+        pending.append((tag, executor.submit(function, argument)))
+        if len(pending) > ahead:
+            tag, future = pending.popleft()
+            yield tag, future.result()
+    while pending:
+        tag, future = pending.popleft()
+        yield tag, future.result()
+
+
 def encoded_chunks(items, options, num_workers):
     """Yields (items, Encoded results) chunk by chunk, in input order, encoded in `num_workers`.
 
@@ -254,23 +267,18 @@ def encoded_chunks(items, options, num_workers):
     for the chunks being encoded (Pool.terminate can hang, cpython #96995).
     """
     encode = functools.partial(encode_chunk, options)
+    tagged_payloads = ((chunk, [worker_payload(item) for item in chunk])
+                       for chunk in chunks_of(items, CHUNK_SIZE))
     if num_workers <= 1:
-        for chunk in chunks_of(items, CHUNK_SIZE):
-            yield chunk, encode([worker_payload(item) for item in chunk])
+        for chunk, payloads in tagged_payloads:
+            yield chunk, encode(payloads)
         return
     pool = concurrent.futures.ProcessPoolExecutor(
         num_workers, mp_context=multiprocessing.get_context('spawn'),
         initializer=ignore_interrupts)
     try:
-        pending = collections.deque()
-        for chunk in chunks_of(items, CHUNK_SIZE):
-            pending.append((chunk, pool.submit(encode, [worker_payload(item) for item in chunk])))
-            if len(pending) >= CHUNKS_IN_FLIGHT_PER_WORKER * num_workers:
-                chunk, future = pending.popleft()
-                yield chunk, future.result()
-        while pending:
-            chunk, future = pending.popleft()
-            yield chunk, future.result()
+        yield from in_order(pool, encode, tagged_payloads,
+                            CHUNKS_IN_FLIGHT_PER_WORKER * num_workers - 1)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -295,17 +303,10 @@ def checked_chunks(items, options, num_workers):
     Workers encode; a thread here runs the TensorFlow check of one chunk while
     this thread writes the one before (the decoders release the GIL).
     """
-    with concurrent.futures.ThreadPoolExecutor(1) as checker:
-        with contextlib.closing(encoded_chunks(items, options, num_workers)) as chunks:
-            pending = collections.deque()
-            for chunk, results in chunks:
-                pending.append((chunk, checker.submit(checked_results, results, options)))
-                if len(pending) > CHECKS_IN_FLIGHT:
-                    chunk, future = pending.popleft()
-                    yield chunk, future.result()
-            while pending:
-                chunk, future = pending.popleft()
-                yield chunk, future.result()
+    with concurrent.futures.ThreadPoolExecutor(1) as checker, \
+            contextlib.closing(encoded_chunks(items, options, num_workers)) as chunks:
+        yield from in_order(checker, functools.partial(checked_results, options=options), chunks,
+                            CHECKS_IN_FLIGHT)
 
 
 @contextlib.contextmanager
