@@ -170,10 +170,10 @@ def main(argv=None):
     parser.add_argument('--repeats', type=int, default=3, help='timed runs behind every median')
     parser.add_argument('--readme', default=README, help='Markdown file that gets the section')
     args = parser.parse_args(argv)
+    machine = dict(common.machine_info())  # before the run, so the load average is the one it started under
     images_dir = common.photo_folder(args.images)
     with tempfile.TemporaryDirectory(prefix='convert-', dir=common.DATA_DIR) as work_dir:
         found = tables(images_dir, work_dir, args.repeats)
-    machine = dict(common.machine_info())
     command = 'python -m benchmarks.convert_bench' + ''.join(
         ' ' + shlex.quote(item) for item in (sys.argv[1:] if argv is None else argv))
     section = '\n'.join([

@@ -118,9 +118,9 @@ def replace_section(text, section, body):
     return text[:start] + section + '\n\n' + body + ('\n' + rest if rest else '')
 
 
-def write_readme_section(tables, command):
-    """Writes the tables under '## Distribution' of benchmarks/README.md, keeping other sections."""
-    machine = dict(common.machine_info())
+def write_readme_section(tables, command, machine):
+    """Writes the tables under '## Distribution' of benchmarks/README.md, keeping other sections; `machine` is
+    common.machine_info() read before the run."""
     body = ('Measured by `%s` on %s (%s, %s, load average at start %s).\n\n' % (
         command, machine['date'], machine['machine'], machine['cores'],
         machine['load average at start']) + '\n'.join(table.markdown() for table in tables))
@@ -141,6 +141,7 @@ def main(argv=None):
                                      description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='30 steps per row instead of 120')
     args = parser.parse_args(argv)
+    machine = dict(common.machine_info())  # before the run, so the load average is the one it started under
     images = common.photo_folder(320 if args.quick else 1000)
     train_files = converted_records(images, images + '-records', reuse=True)
     os.makedirs(common.DATA_DIR, exist_ok=True)
@@ -150,7 +151,7 @@ def main(argv=None):
                                  train_files=train_files, work_dir=work_dir)
         tables = run(context)
     command = 'python -m benchmarks.distribution_bench' + (' --quick' if args.quick else '')
-    write_readme_section(tables, command)
+    write_readme_section(tables, command, machine)
     sys.stdout.write(''.join(table.markdown() for table in tables))
     return 0
 

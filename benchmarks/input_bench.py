@@ -37,6 +37,8 @@ PIPELINES = [
     ('input.train', 'scaffold input_fn TRAIN',
      'decode_and_crop_jpeg of the random window at a reduced DCT scale when it is large, resize, flip, '
      'shuffle, from the TFRecords'),
+    ('input.train_no_flip', 'scaffold input_fn TRAIN, random_flip: false',
+     'the same without the random horizontal flip, which the limit does not do either'),
     ('input.limit', 'necessary-work limit',
      'only the records read from the same shards, the JPEG taken out, decode_and_crop_jpeg of the same '
      'kind of windows and the resize, in one parallel map'),
@@ -50,8 +52,9 @@ PIPELINES = [
      'first epoch, decoding every image into the cache, timed from its first batch request'),
     ('input.cache_epoch2', 'TRAIN with cache: memory, epoch 2', 'second epoch, from the cache'),
 ]
+TRAINING_PIPELINES = 6  # the first six PIPELINES make the training table, the others the eval and cache one
 # Pipelines whose CPU time per image is measured too (it barely moves under load, unlike images/s).
-CPU_TIMED = ('input.train', 'input.limit', 'input.classic_parallel')
+CPU_TIMED = ('input.train', 'input.train_no_flip', 'input.limit', 'input.classic_parallel')
 
 
 def bench_params(pattern, **overrides):
@@ -174,6 +177,9 @@ def measure(context):
         runs['input.train'].append(images_per_second(
             project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, params), warm_up, batches,
             cpu['input.train']))
+        runs['input.train_no_flip'].append(images_per_second(
+            project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, dict(params, random_flip=False)), warm_up,
+            batches, cpu['input.train_no_flip']))
         runs['input.limit'].append(images_per_second(limit_dataset(pattern, params), warm_up, batches,
                                                      cpu['input.limit']))
         runs['input.limit_in_memory'].append(images_per_second(in_memory_limit_dataset(images, params),
@@ -192,11 +198,11 @@ def measure(context):
 
 def cpu_note(cpu):
     """A note with the median CPU time per image of the CPU_TIMED pipelines, and its ratios."""
-    train, limit, classic = (cpu[key] for key in CPU_TIMED)
-    return ('CPU time per image while timed (load-independent, this process): scaffold TRAIN %.0f us, '
-            'necessary-work limit %.0f us, classic parallel %.0f us; as images per CPU second the scaffold '
-            'is %.2fx the limit and %.2fx the classic pipeline.' % (
-                train, limit, classic, limit / train, classic / train))
+    train, no_flip, limit, classic = (cpu[key] for key in CPU_TIMED)
+    return ('CPU time per image while timed (load-independent, this process): scaffold TRAIN %.0f us '
+            '(%.0f us without the flip), necessary-work limit %.0f us, classic parallel %.0f us; as images '
+            'per CPU second the scaffold is %.2fx the limit (%.2fx without the flip) and %.2fx the classic '
+            'pipeline.' % (train, no_flip, limit, classic, limit / train, limit / no_flip, classic / train))
 
 
 def described(pipelines):
@@ -207,8 +213,9 @@ def described(pipelines):
 def tables(context):
     """Returns the input pipeline tables: training pipelines against the limit, then eval and cache."""
     found, cpu = measure(context)
-    train, limit, in_memory, classic = (found[key].median for key in (
-        'input.train', 'input.limit', 'input.limit_in_memory', 'input.classic_parallel'))
+    train, no_flip, limit, in_memory, classic = (found[key].median for key in (
+        'input.train', 'input.train_no_flip', 'input.limit', 'input.limit_in_memory', 'input.classic_parallel'))
+    training, others = PIPELINES[:TRAINING_PIPELINES], PIPELINES[TRAINING_PIPELINES:]
     cache1, cache2 = found['input.cache_epoch1'].median, found['input.cache_epoch2'].median
     setup = ('%d JPEGs from %s in TFRecord shards; output %dx%d, batch %d; median of %d '
              'repetition(s) taken round-robin, %d timed batches each after a warm-up.' % (
@@ -216,17 +223,17 @@ def tables(context):
                  BATCH, context.repeats, context.batches(6, 40)))
     return [
         common.rate_table('Input pipelines: training crops against the necessary-work limit',
-                          [found[key] for key, _, _ in PIPELINES[:5]], baseline_key='input.limit',
-                          name_column='pipeline', notes=[
-                              setup] + described(PIPELINES[:5]) + [
+                          [found[key] for key, _, _ in training], baseline_key='input.limit',
+                          name_column='pipeline', notes=[setup] + described(training) + [
                               'Training pipeline: %.2fx the necessary-work limit (target >= 0.9x; '
-                              '%.2fx the limit on JPEGs already in memory), %.2fx the classic parallel '
-                              'pipeline (target >= 1.3x).' % (train / limit, train / in_memory, train / classic),
+                              '%.2fx without the flip; %.2fx the limit on JPEGs already in memory), %.2fx the '
+                              'classic parallel pipeline (target >= 1.3x).' % (
+                                  train / limit, no_flip / limit, train / in_memory, train / classic),
                               cpu_note(cpu)]),
         common.rate_table('Input pipelines: evaluation and `cache: memory`',
-                          [found[key] for key, _, _ in PIPELINES[5:]],
+                          [found[key] for key, _, _ in others],
                           baseline_key='input.cache_epoch1', name_column='pipeline',
-                          notes=described(PIPELINES[5:]) + [
+                          notes=described(others) + [
                               'Second epoch with `cache: memory`: %.2fx the first.' % (cache2 / cache1)]),
     ]
 
@@ -259,6 +266,7 @@ def main(argv=None):
     parser.add_argument('--photo_side', type=int, default=common.IMAGE_SIZE,
                         help='side of the generated photo-like JPEGs (default %(default)s)')
     args = parser.parse_args(argv)
+    machine = dict(common.machine_info())  # before the run, so the load average is the one it started under
     images_dir = common.photo_folder(128 if args.quick else 384, size=args.photo_side)
     own_size = args.photo_side != common.IMAGE_SIZE
     section = '%s, %dx%d photos' % (SECTION, args.photo_side, args.photo_side) if own_size else SECTION
@@ -269,7 +277,6 @@ def main(argv=None):
                                  train_files=converted_records(images_dir, images_dir + '-records', reuse=True),
                                  work_dir=work_dir)
         found = tables(context)
-    machine = dict(common.machine_info())
     command = 'python -m benchmarks.input_bench' + (' --quick' if args.quick else '') + (
         ' --photo_side %d' % args.photo_side if own_size else '')
     text = '\n'.join([section, '', 'Command: `%s`  ' % command,
