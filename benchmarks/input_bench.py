@@ -52,8 +52,8 @@ PIPELINES = [
      'first epoch, decoding every image into the cache, timed from its first batch request'),
     ('input.cache_epoch2', 'TRAIN with cache: memory, epoch 2', 'second epoch, from the cache'),
 ]
-TRAINING_PIPELINES = 6  # the first six PIPELINES make the training table, the others the eval and cache one
-# Pipelines whose CPU time per image is measured too (it barely moves under load, unlike images/s).
+# Pipelines whose CPU time per image is measured too: a second view of the same runs (on a shared VM it
+# moves from run to run about as much as images/s does).
 CPU_TIMED = ('input.train', 'input.train_no_flip', 'input.limit', 'input.classic_parallel')
 
 
@@ -199,7 +199,7 @@ def measure(context):
 def cpu_note(cpu):
     """A note with the median CPU time per image of the CPU_TIMED pipelines, and its ratios."""
     train, no_flip, limit, classic = (cpu[key] for key in CPU_TIMED)
-    return ('CPU time per image while timed (load-independent, this process): scaffold TRAIN %.0f us '
+    return ('CPU time per image while timed (this process): scaffold TRAIN %.0f us '
             '(%.0f us without the flip), necessary-work limit %.0f us, classic parallel %.0f us; as images '
             'per CPU second the scaffold is %.2fx the limit (%.2fx without the flip) and %.2fx the classic '
             'pipeline.' % (train, no_flip, limit, classic, limit / train, limit / no_flip, classic / train))
@@ -215,7 +215,8 @@ def tables(context):
     found, cpu = measure(context)
     train, no_flip, limit, in_memory, classic = (found[key].median for key in (
         'input.train', 'input.train_no_flip', 'input.limit', 'input.limit_in_memory', 'input.classic_parallel'))
-    training, others = PIPELINES[:TRAINING_PIPELINES], PIPELINES[TRAINING_PIPELINES:]
+    first_eval = [key for key, _, _ in PIPELINES].index('input.eval')
+    training, others = PIPELINES[:first_eval], PIPELINES[first_eval:]
     cache1, cache2 = found['input.cache_epoch1'].median, found['input.cache_epoch2'].median
     setup = ('%d JPEGs from %s in TFRecord shards; output %dx%d, batch %d; median of %d '
              'repetition(s) taken round-robin, %d timed batches each after a warm-up.' % (
