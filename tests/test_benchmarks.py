@@ -172,3 +172,21 @@ def test_input_section_replaces_only_its_own_section(tmp_path):
     text = readme.read_text()
     assert 'old 512' not in text and 'new 512' in text and 'new 1024' in text and 'kept' in text
     assert text.index('## Input pipeline\n') < text.index('## Training') < text.index('1024x1024')
+
+
+def test_input_tables_measure_every_pipeline_on_real_shards(shapes_tfrecords, tmp_path, monkeypatch):
+    monkeypatch.setattr(input_bench, 'BATCH', 8)
+    monkeypatch.setattr(input_bench, 'OUTPUT_SIDE', 32)
+    monkeypatch.setattr(input_bench, 'CLASSIC_RESIZE', 40)
+    context = common.Context(quick=True, repeats=1, images_dir=shapes_tfrecords['dir'], image_count=60,
+                             train_files=shapes_tfrecords['train_files'], work_dir=str(tmp_path))
+    training, others = input_bench.tables(context)
+    keys = [key for key, _, _ in input_bench.PIPELINES]
+    rows = training.markdown() + others.markdown()
+    for _, label, _ in input_bench.PIPELINES:
+        assert label in rows
+    assert keys.index('input.eval') == len(training.rows), 'the training table ends at the first eval pipeline'
+    assert 'x the necessary-work limit' in training.markdown() and 'CPU time per image' in training.markdown()
+    assert 'Second epoch with `cache: memory`' in others.markdown()
+    measured = training.measurements + others.measurements
+    assert len(measured) == len(keys) and all(run > 0 for found in measured for run in found.runs)
