@@ -112,7 +112,8 @@ def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator
             classifier_loss, gan_nets.scope_variables(CLASSIFIER_SCOPE),
             optimization.make_optimizer(params, classifier_rate), params,
             increment_global_step=False))
-    generator_optimizer = optimization.make_optimizer(params, rate)
+    generator_rate = optimization.learning_rate(params, base_rate=params['generator_learning_rate'])
+    generator_optimizer = optimization.make_optimizer(params, generator_rate)
 
     def generator_update():
         update = tf.no_op()

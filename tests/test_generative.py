@@ -281,6 +281,14 @@ def test_wgan_updates_generator_once_per_n_critic_steps(tmp_path):
     assert generator_changed == [False, True, False]
 
 
+def test_generator_learning_rate_sets_only_the_generator_optimizer_rate(tmp_path):
+    params = make_params(tmp_path, 'wgan_gp', n_critic=1, generator_learning_rate=0.0)
+    _, values = trained_variables_by_step(params, steps=2)
+    first, last = values[0], values[-1]
+    assert not np.array_equal(first['critic'], last['critic'])
+    assert np.array_equal(first['generator'], last['generator']), 'a zero generator rate leaves it as it was'
+
+
 def test_generator_updates_runs_that_many_generator_updates_per_step(tmp_path):
     params = make_params(tmp_path, 'dcgan', generator_updates=2, optimizer='adam', adam_beta1=0.5)
     with tf.Graph().as_default():
