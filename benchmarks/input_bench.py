@@ -35,15 +35,13 @@ AUTOTUNE = tf.data.AUTOTUNE
 # (key, label, what it does) of every figure, in table order.
 PIPELINES = [
     ('input.train', 'scaffold input_fn TRAIN',
-     'decode_and_crop_jpeg of the random window at a reduced DCT scale when it is large, chroma replicated '
-     '(`train_fancy_upscaling: false`, the default), resize, flip, shuffle, from the TFRecords'),
+     'decode_and_crop_jpeg of the random window at a reduced DCT scale when it is large, resize, flip, '
+     'shuffle, from the TFRecords'),
     ('input.train_no_flip', 'scaffold input_fn TRAIN, random_flip: false',
      'the same without the random horizontal flip, which the limit does not do either'),
     ('input.limit', 'necessary-work limit',
      'only the records read from the same shards, the JPEG taken out, decode_and_crop_jpeg of the same '
      'kind of windows and the resize, in one parallel map'),
-    ('input.limit_no_fancy', 'necessary-work limit, chroma replicated',
-     'the same with `fancy_upscaling=False`, the decoding the scaffold does in training'),
     ('input.limit_in_memory', 'necessary-work limit, JPEGs in memory',
      'the same decode and resize of JPEGs already in memory (not even the records read)'),
     ('input.classic_parallel', 'classic pipeline, parallel map',
@@ -56,7 +54,7 @@ PIPELINES = [
 ]
 # Pipelines whose CPU time per image is measured too: a second view of the same runs (on a shared VM it
 # moves from run to run about as much as images/s does).
-CPU_TIMED = ('input.train', 'input.train_no_flip', 'input.limit', 'input.limit_no_fancy', 'input.classic_parallel')
+CPU_TIMED = ('input.train', 'input.train_no_flip', 'input.limit', 'input.classic_parallel')
 
 
 def bench_params(pattern, **overrides):
@@ -70,7 +68,7 @@ def bench_params(pattern, **overrides):
     return params
 
 
-def limit_window_decoder(params, fancy_upscaling=True):
+def limit_window_decoder(params):
     """Returns the necessary work for one JPEG: decode_and_crop_jpeg of an Inception-style window, resize."""
     def decode_window(encoded):
         shape = tf.io.extract_jpeg_shape(encoded)
@@ -79,14 +77,14 @@ def limit_window_decoder(params, fancy_upscaling=True):
             aspect_ratio_range=params['crop_aspect_range'], area_range=params['crop_area_range'],
             max_attempts=params['crop_max_attempts'], use_image_if_no_bounding_boxes=True)
         window = tf.stack([begin[0], begin[1], size[0], size[1]])
-        image = tf.io.decode_and_crop_jpeg(encoded, window, channels=3, fancy_upscaling=fancy_upscaling)
+        image = tf.io.decode_and_crop_jpeg(encoded, window, channels=3)
         return tf.image.resize(image, [OUTPUT_SIDE, OUTPUT_SIDE])
     return decode_window
 
 
-def limit_dataset(pattern, params, fancy_upscaling=True):
+def limit_dataset(pattern, params):
     """The necessary work only, on the same shards: read the records, take out the JPEG, decode its window, resize."""
-    decode_window = limit_window_decoder(params, fancy_upscaling)
+    decode_window = limit_window_decoder(params)
 
     def record_window(record):
         return decode_window(tf.io.parse_single_example(
@@ -184,8 +182,6 @@ def measure(context):
             batches, cpu['input.train_no_flip']))
         runs['input.limit'].append(images_per_second(limit_dataset(pattern, params), warm_up, batches,
                                                      cpu['input.limit']))
-        runs['input.limit_no_fancy'].append(images_per_second(
-            limit_dataset(pattern, params, fancy_upscaling=False), warm_up, batches, cpu['input.limit_no_fancy']))
         runs['input.limit_in_memory'].append(images_per_second(in_memory_limit_dataset(images, params),
                                                                warm_up, batches))
         runs['input.classic_parallel'].append(images_per_second(classic_dataset(pattern, True), warm_up, batches,
@@ -202,13 +198,11 @@ def measure(context):
 
 def cpu_note(cpu):
     """A note with the median CPU time per image of the CPU_TIMED pipelines, and its ratios."""
-    train, no_flip, limit, no_fancy, classic = (cpu[key] for key in CPU_TIMED)
+    train, no_flip, limit, classic = (cpu[key] for key in CPU_TIMED)
     return ('CPU time per image while timed (this process): scaffold TRAIN %.0f us '
-            '(%.0f us without the flip), necessary-work limit %.0f us (%.0f us with chroma replicated), classic '
-            'parallel %.0f us; as images per CPU second the scaffold is %.2fx the limit (%.2fx without the flip; '
-            '%.2fx the limit with chroma replicated) and %.2fx the classic pipeline.' % (
-                train, no_flip, limit, no_fancy, classic, limit / train, limit / no_flip, no_fancy / train,
-                classic / train))
+            '(%.0f us without the flip), necessary-work limit %.0f us, classic parallel %.0f us; as images '
+            'per CPU second the scaffold is %.2fx the limit (%.2fx without the flip) and %.2fx the classic '
+            'pipeline.' % (train, no_flip, limit, classic, limit / train, limit / no_flip, classic / train))
 
 
 def described(pipelines):
@@ -219,9 +213,8 @@ def described(pipelines):
 def tables(context):
     """Returns the input pipeline tables: training pipelines against the limit, then eval and cache."""
     found, cpu = measure(context)
-    train, no_flip, limit, no_fancy, in_memory, classic = (found[key].median for key in (
-        'input.train', 'input.train_no_flip', 'input.limit', 'input.limit_no_fancy', 'input.limit_in_memory',
-        'input.classic_parallel'))
+    train, no_flip, limit, in_memory, classic = (found[key].median for key in (
+        'input.train', 'input.train_no_flip', 'input.limit', 'input.limit_in_memory', 'input.classic_parallel'))
     first_eval = [key for key, _, _ in PIPELINES].index('input.eval')
     training, others = PIPELINES[:first_eval], PIPELINES[first_eval:]
     cache1, cache2 = found['input.cache_epoch1'].median, found['input.cache_epoch2'].median
@@ -234,11 +227,9 @@ def tables(context):
                           [found[key] for key, _, _ in training], baseline_key='input.limit',
                           name_column='pipeline', notes=[setup] + described(training) + [
                               'Training pipeline: %.2fx the necessary-work limit (target >= 0.9x; '
-                              '%.2fx without the flip; %.2fx the limit with chroma replicated, as the scaffold '
-                              'decodes; %.2fx the limit on JPEGs already in memory), %.2fx the classic parallel '
-                              'pipeline (target >= 1.3x).' % (
-                                  train / limit, no_flip / limit, train / no_fancy, train / in_memory,
-                                  train / classic),
+                              '%.2fx without the flip; %.2fx the limit on JPEGs already in memory), %.2fx the '
+                              'classic parallel pipeline (target >= 1.3x).' % (
+                                  train / limit, no_flip / limit, train / in_memory, train / classic),
                               cpu_note(cpu)]),
         common.rate_table('Input pipelines: evaluation and `cache: memory`',
                           [found[key] for key, _, _ in others],

@@ -486,8 +486,7 @@ def train_example_from_record(filename, index, encoded, label, key, complete, pr
     def crop_and_augment(encoded, draw):
         def window(shape):
             return distorted_window(shape, draw_seed(draw, CROP), params)
-        image = decode_crop_resize(encoded, window, params, fancy_upscaling=params['train_fancy_upscaling'])
-        image = flipped(image, flip_decision(draw, params))
+        image = flipped(decode_crop_resize(encoded, window, params), flip_decision(draw, params))
         return (color_jitter(image, draw, params),)
 
     size = params['image_size']
@@ -621,18 +620,14 @@ def dct_ratio_index(window, side):
     return tf.reduce_sum(tf.cast(shorter >= [ratio * side for ratio in DCT_RATIOS[1:]], tf.int32))
 
 
-def decode_jpeg_window(encoded, window, channels, side, fancy_upscaling=True):
+def decode_jpeg_window(encoded, window, channels, side):
     """Decodes only `window` of a JPEG, at 1/2, 1/4 or 1/8 scale when the window is that much larger than `side`.
 
     At ratio r, decode_and_crop_jpeg takes the window in the scaled image's
-    coordinates: the full-size window divided by r. Without `fancy_upscaling`
-    the half-resolution chroma of most JPEGs is replicated instead of
-    interpolated (about 6% less decoding time; pixels differ by about 0.4 on
-    average, more only at sharp colour edges).
+    coordinates: the full-size window divided by r.
     """
     def at_ratio(ratio):
-        return lambda: tf.io.decode_and_crop_jpeg(encoded, window // ratio, channels=channels, ratio=ratio,
-                                                  fancy_upscaling=fancy_upscaling)
+        return lambda: tf.io.decode_and_crop_jpeg(encoded, window // ratio, channels=channels, ratio=ratio)
     return tf.switch_case(dct_ratio_index(window, side), [at_ratio(ratio) for ratio in DCT_RATIOS])
 
 
@@ -651,20 +646,19 @@ def decode_any(encoded, channels):
     return image
 
 
-def decode_crop_resize(encoded, window_fn, params, shorter_side=None, fancy_upscaling=True):
+def decode_crop_resize(encoded, window_fn, params, shorter_side=None):
     """Decodes the window `window_fn(shape)` of an encoded image and resizes it.
 
     Without `shorter_side` the result is float32 [image_size, image_size,
     channels] in [0, 255]; with it, uint8 keeping the aspect ratio, the shorter
-    side brought down to `shorter_side`. JPEGs decode only the window, with
-    or without `fancy_upscaling` (decode_jpeg_window).
+    side brought down to `shorter_side`. JPEGs decode only the window.
     """
     channels = params['channels']
     side = shorter_side or params['image_size']
 
     def jpeg():
         window = window_fn(tf.io.extract_jpeg_shape(encoded)[:2])
-        return decode_jpeg_window(encoded, window, channels, side, fancy_upscaling)
+        return decode_jpeg_window(encoded, window, channels, side)
 
     def other():
         image = decode_any(encoded, channels)

@@ -179,37 +179,16 @@ def test_records_with_older_and_schema_keys_mix_in_one_shard(tmp_path):
     assert np.array_equal(decoded[1], alone[0]) and decoded.std(axis=(1, 2, 3)).min() > 10
 
 
-def traced_nodes(dataset):
-    """The NodeDefs of a dataset's traced graph, its functions' included."""
-    graph = tf.compat.v1.GraphDef.FromString(dataset._as_serialized_graph().numpy())
-    return list(graph.node) + [node for function in graph.library.function for node in function.node_def]
-
-
 def test_jpeg_training_and_evaluation_decode_only_the_crop_window(mixed_records):
     params = make_params(mixed_records)
     for mode in (TRAIN, EVAL):
-        ops = {node.op for node in traced_nodes(input_lib.input_fn(mode, params, epochs=1))}
+        graph = tf.compat.v1.GraphDef.FromString(
+            input_lib.input_fn(mode, params, epochs=1)._as_serialized_graph().numpy())
+        ops = {node.op for node in graph.node}
+        for function in graph.library.function:
+            ops.update(node.op for node in function.node_def)
         assert 'DecodeAndCropJpeg' in ops
         assert 'DecodeJpeg' not in ops
-
-
-def test_training_replicates_jpeg_chroma_unless_told_and_evaluation_never_does(mixed_records):
-    def fancy_upscaling(mode, **overrides):
-        nodes = traced_nodes(input_lib.input_fn(mode, make_params(mixed_records, **overrides), epochs=1))
-        return {node.attr['fancy_upscaling'].b for node in nodes if node.op == 'DecodeAndCropJpeg'}
-    assert fancy_upscaling(TRAIN) == {False}
-    assert fancy_upscaling(TRAIN, train_fancy_upscaling=True) == {True}
-    assert fancy_upscaling(EVAL) == {True}
-
-
-def test_replicated_chroma_decodes_the_window_as_the_fast_full_decode_does():
-    rng = np.random.default_rng(4)
-    encoded = tf.constant(encode(np.kron(random_image(rng, 8, 8), np.ones((8, 8, 1), np.uint8)), 'JPEG'))
-    window = tf.constant([16, 16, 32, 32])
-    fast, smooth = (input_lib.decode_jpeg_window(encoded, window, 3, 32, fancy_upscaling=fancy)
-                    for fancy in (False, True))
-    np.testing.assert_array_equal(fast, tf.io.decode_jpeg(encoded, fancy_upscaling=False)[16:48, 16:48])
-    assert np.abs(fast.numpy().astype(int) - smooth.numpy().astype(int)).max() > 0
 
 
 def test_reduced_dct_decoding_takes_the_window_in_scaled_coordinates():
