@@ -125,7 +125,7 @@ def cpu_note(images_dir, work_dir):
     scaffold = cpu_seconds(lambda: scaffold_convert(images_dir, out, MAX_EDGE)) / len(paths)
     plain = cpu_seconds(lambda: single_process_convert(
         paths, os.path.join(out, 'plain.tfrecord'))) / len(paths)
-    return ('CPU time per image (load-independent): convert_dataset.py %.1f ms (workers and the '
+    return ('CPU time per image: convert_dataset.py %.1f ms (workers and the '
             'writing process together, including starting the workers), single-process loop '
             '%.1f ms.' % (1000 * scaffold, 1000 * plain))
 
