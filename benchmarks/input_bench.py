@@ -173,21 +173,18 @@ def measure(context):
     params = bench_params(pattern)
     runs = {key: [] for key, _, _ in PIPELINES}
     cpu = {key: [] for key in CPU_TIMED}
+
+    def timed(key, dataset, warm=warm_up, count=batches):
+        runs[key].append(images_per_second(dataset, warm, count, cpu.get(key)))
+
     for _ in range(context.repeats):
-        runs['input.train'].append(images_per_second(
-            project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, params), warm_up, batches,
-            cpu['input.train']))
-        runs['input.train_no_flip'].append(images_per_second(
-            project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, dict(params, random_flip=False)), warm_up,
-            batches, cpu['input.train_no_flip']))
-        runs['input.limit'].append(images_per_second(limit_dataset(pattern, params), warm_up, batches,
-                                                     cpu['input.limit']))
-        runs['input.limit_in_memory'].append(images_per_second(in_memory_limit_dataset(images, params),
-                                                               warm_up, batches))
-        runs['input.classic_parallel'].append(images_per_second(classic_dataset(pattern, True), warm_up, batches,
-                                                                cpu['input.classic_parallel']))
-        runs['input.classic_serial'].append(images_per_second(classic_dataset(pattern, False), 1,
-                                                              max(2, batches // 4)))
+        timed('input.train', project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, params))
+        timed('input.train_no_flip',
+              project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, dict(params, random_flip=False)))
+        timed('input.limit', limit_dataset(pattern, params))
+        timed('input.limit_in_memory', in_memory_limit_dataset(images, params))
+        timed('input.classic_parallel', classic_dataset(pattern, True))
+        timed('input.classic_serial', classic_dataset(pattern, False), warm=1, count=max(2, batches // 4))
         runs['input.eval'].append(eval_images_per_second(params))
         first, second = cache_epochs_images_per_second(params, len(images))
         runs['input.cache_epoch1'].append(first)
