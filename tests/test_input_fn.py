@@ -132,6 +132,22 @@ def test_serving_preprocessing_is_the_evaluation_preprocessing(tmp_path):
     np.testing.assert_allclose(images[0], served, atol=1e-6)
 
 
+def test_gif_and_bmp_records_give_the_pixels_of_the_same_png(tmp_path):
+    """GIF and BMP have no end marker to check, so they take the guarded decode; it must give the PNG's pixels."""
+    rng = np.random.default_rng(7)
+    palette = rng.integers(0, 256, (8, 3), dtype=np.uint8)
+    array = palette[rng.integers(0, 8, (30, 40))]
+    records = [example(encode(array, image_format), label) for label, image_format in enumerate(['PNG', 'GIF', 'BMP'])]
+    params = make_params(write_records(tmp_path / 'formats.tfrecord', records), eval_batch_size=3,
+                         train_batch_size=3)
+    images, labels = collect(input_lib.input_fn(EVAL, params))
+    assert list(labels) == [0, 1, 2] and images.std() > 10.0
+    np.testing.assert_array_equal(images[1], images[0])
+    np.testing.assert_array_equal(images[2], images[0])
+    images, labels = collect(input_lib.input_fn(TRAIN, params, epochs=1))
+    assert images.shape == (3, SIZE, SIZE, 3) and sorted(labels) == [0, 1, 2]
+
+
 def test_training_crop_windows_are_reproducible_with_random_seed(mixed_records):
     def crops(seed):
         params = make_params(mixed_records, random_seed=seed)
