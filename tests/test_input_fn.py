@@ -137,7 +137,8 @@ def test_gif_and_bmp_records_give_the_pixels_of_the_same_png(tmp_path):
     rng = np.random.default_rng(7)
     palette = rng.integers(0, 256, (8, 3), dtype=np.uint8)
     array = palette[rng.integers(0, 8, (30, 40))]
-    records = [example(encode(array, image_format), label) for label, image_format in enumerate(['PNG', 'GIF', 'BMP'])]
+    records = [example(encode(array, image_format), label, image_format=image_format.lower())
+               for label, image_format in enumerate(['PNG', 'GIF', 'BMP'])]
     params = make_params(write_records(tmp_path / 'formats.tfrecord', records), eval_batch_size=3,
                          train_batch_size=3)
     images, labels = collect(input_lib.input_fn(EVAL, params))
