@@ -14,8 +14,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # keep TensorFlow's C++ info
 from library import config as config_lib
 from project.models import check_model_name
 
-# Each mode is 'module:function'; the function takes (args, config) and returns
-# an exit code. Modules are imported only for the mode that runs, so
+# Each mode is 'module:function'; the function takes (args, config, recipe) and
+# returns an exit code. Modules are imported only for the mode that runs, so
 # --print_config and --help stay fast.
 MODES = {
     'train_and_evaluate': 'library.training:train_and_evaluate',
@@ -39,6 +39,15 @@ def add_run_time_arguments(parser):
                         help='--mode predict: image files to classify')
 
 
+def project_recipe(model_name):
+    """Returns the Recipe of project/: its input_fn, model_fn, the chosen model and serving preprocessing."""
+    from library.recipe import Recipe
+    from project import input_fn, model_fn, models
+    return Recipe(input_fn=input_fn.input_fn, model_fn=model_fn.model_fn,
+                  model=models.get_model(model_name),
+                  preprocess_for_serving=input_fn.preprocess_for_serving)
+
+
 def main(argv=None):
     try:
         args, config = config_lib.parse(argv, prog='run.py', description=__doc__.split('\n')[0],
@@ -49,7 +58,7 @@ def main(argv=None):
         check_model_name(config['model'])
         module_name, function_name = MODES[args.mode].split(':')
         mode_function = getattr(importlib.import_module(module_name), function_name)
-        return mode_function(args, config)
+        return mode_function(args, config, project_recipe(config['model']))
     except config_lib.ConfigError as error:
         sys.stderr.write('run.py: error: %s\n' % error)
         return 2

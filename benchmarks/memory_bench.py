@@ -71,13 +71,14 @@ def probe_main(args):
     from library import config as config_lib
     from library import estimator as estimator_lib
     from project import input_fn as input_lib
+    from project.models import get_model
 
     _, config = config_lib.parse([
         '--train_files', args.train_files, '--eval_files', args.train_files,
         '--image_size', str(args.image_size), '--train_batch_size', str(args.batch_size),
         '--eval_batch_size', str(args.batch_size), '--cache', args.cache,
         '--random_seed', '0', '--prefetch_to_device', 'none'], prog='benchmarks.memory_bench')
-    params = estimator_lib.make_params(config)
+    params = estimator_lib.make_params(config, get_model(config['model']))
     training = args.mode == 'train'
     files = input_lib.matching_files(args.train_files, 'train_files')
     predicted = input_lib.memory_cache_bytes(params, files, training)

@@ -88,13 +88,8 @@ def load(file_pattern):
 
     A comma-separated list of patterns gives the infos merged (counts added,
     classes must agree, `shards` then holds full paths instead of file names).
-    Returns None when a pattern matches no shard or has no `<name>.json`. An image
-    folder (training without converting) gives its description from a listing
-    (library.image_folders.folder_info), None when it holds no images.
+    Returns None when a pattern matches no shard or has no `<name>.json`.
     """
-    from library import image_folders  # imported here: image_folders imports this module through convert_sources
-    if image_folders.is_image_folder(file_pattern):
-        return image_folders.folder_info(file_pattern.strip())
     infos = []
     for pattern in [part.strip() for part in file_pattern.split(',') if part.strip()]:
         datasets = _datasets_matching(pattern)

@@ -3,20 +3,17 @@ import tensorflow as tf
 
 from library import best_snapshot
 from library import config as config_lib
-from library import dataset_info
 from library import file_systems
 from library import hooks
 from library import image_folders
 from library import run_config
 from library import warm_start
-from project import model_fn as project_model_fn
-from project.models import get_model
 
 
-def resolve_classes(config, info):
+def resolve_classes(config, info, requires_classes):
     """Returns (num_classes, class_names) from the training set's description `info` or num_classes.
 
-    A model module whose REQUIRES_CLASSES is False (generative models) may run without
+    A model that does not require classes (generative models) may run without
     either; its num_classes is then None.
     """
     names = [str(name) for name in info.get('classes') or []] if info else []
@@ -32,7 +29,7 @@ def resolve_classes(config, info):
         if configured < 1:
             raise config_lib.ConfigError('num_classes must be at least 1, got %d' % configured)
         return configured, [str(index) for index in range(configured)]
-    if getattr(get_model(config['model']), 'REQUIRES_CLASSES', True):
+    if requires_classes:
         raise config_lib.ConfigError(
             'num_classes is null and no dataset description (<name>.json with classes) lies '
             'next to train_files %s; convert the data with convert_dataset.py or set '
@@ -61,18 +58,18 @@ def total_train_steps(config, epoch_steps):
     return min(totals) if totals else None
 
 
-def make_params(config):
-    """Returns the params given to model_fn: the config plus resolved dataset facts."""
+def make_params(config, model):
+    """Returns the params given to model_fn: the config plus resolved dataset facts (`model`: its ModelSpec)."""
     if config['train_batch_size'] < 1 or config['eval_batch_size'] < 1:
         raise config_lib.ConfigError('train_batch_size and eval_batch_size must be at least 1, '
                                      'got %d and %d' % (config['train_batch_size'],
                                                         config['eval_batch_size']))
     file_systems.ensure_file_systems(config)
-    info = dataset_info.load(config['train_files'])
+    info = image_folders.describe(config['train_files'])
     if info and config['balance_classes']:
         info = dict(info, count=image_folders.balanced_count(info))
     params = dict(config)
-    params['num_classes'], params['class_names'] = resolve_classes(config, info)
+    params['num_classes'], params['class_names'] = resolve_classes(config, info, model.requires_classes)
     params['steps_per_epoch'] = steps_per_epoch(config, info)
     params['total_train_steps'] = total_train_steps(config, params['steps_per_epoch'])
     return params
@@ -100,13 +97,13 @@ def with_progress(model_fn):
     return model_fn_with_progress
 
 
-def make_estimator(config, save=False):
-    """Returns (estimator, params) for `config`; with save=True also saves the config."""
-    params = make_params(config)
+def make_estimator(config, recipe, save=False):
+    """Returns (estimator, params) for `config` and `recipe`; with save=True also saves the config."""
+    params = make_params(config, recipe.model)
     if save:
         save_config(config)
     estimator = tf.estimator.Estimator(
-        model_fn=with_progress(project_model_fn.model_fn),
+        model_fn=with_progress(recipe.model_fn),
         config=run_config.make_run_config(config),
         params=params,
         warm_start_from=warm_start.warm_start_settings(config))

@@ -12,6 +12,7 @@ import os
 import tensorflow as tf
 
 from library import convert_sources
+from library import dataset_info
 from library.config import ConfigError
 
 Listing = collections.namedtuple('Listing', 'paths labels classes skipped')
@@ -70,6 +71,16 @@ def folder_info(folder):
     if found.classes:
         info['class_counts'] = class_counts(found.labels, len(found.classes))
     return info
+
+
+def describe(files):
+    """Returns the description of train_files/eval_files: an image folder's listing or the shards' <name>.json.
+
+    None when the folder holds no images or the shards have no <name>.json.
+    """
+    if is_image_folder(files):
+        return folder_info(files.strip())
+    return dataset_info.load(files)
 
 
 def balanced_count(info):

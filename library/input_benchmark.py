@@ -3,8 +3,6 @@ import time
 
 import tensorflow as tf
 
-from project import input_fn as project_input_fn
-
 
 def warm_up_batches(timed_batches):
     """Batches read before timing: fills the shuffle buffer and lets AUTOTUNE settle."""
@@ -31,11 +29,11 @@ def time_batches(dataset, warm_up, timed):
     return time.perf_counter() - start, read, time.process_time() - cpu_start
 
 
-def benchmark_input(args, config):
+def benchmark_input(args, config, recipe):
     """Times config['benchmark_batches'] batches of the training input_fn after a warm-up."""
     del args
     params = dict(config)
-    dataset = project_input_fn.input_fn(tf.estimator.ModeKeys.TRAIN, params)
+    dataset = recipe.input_fn(tf.estimator.ModeKeys.TRAIN, params)
     batches = config['benchmark_batches']
     warm_up = warm_up_batches(batches)
     print('benchmark_input: %d warm-up batches, then %d timed batches of %d from %s' % (

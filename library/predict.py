@@ -1,7 +1,7 @@
 """--mode predict: classify image files with a checkpoint, one JSON line per image.
 
 Each file is decoded and preprocessed exactly as the exported SavedModel does it
-(project.input_fn.preprocess_for_serving). A file that cannot be read or decoded gets
+(the recipe's preprocess_for_serving). A file that cannot be read or decoded gets
 one error line on stderr naming it; the others are still classified, and the exit code
 is 1 when any file failed.
 """
@@ -13,10 +13,9 @@ import tensorflow as tf
 
 from library import config as config_lib
 from library import estimator as estimator_lib
-from project import input_fn as project_input_fn
 
 
-def load_image(path, params):
+def load_image(path, preprocess_for_serving, params):
     """Returns the preprocessed float32 image in `path`; raises ValueError saying why it failed."""
     try:
         with tf.io.gfile.GFile(path, 'rb') as stream:
@@ -24,23 +23,23 @@ def load_image(path, params):
     except tf.errors.OpError as error:
         raise ValueError('cannot read (%s)' % error.message) from None
     try:
-        return project_input_fn.preprocess_for_serving(tf.constant(encoded), params).numpy()
+        return preprocess_for_serving(tf.constant(encoded), params).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
         reason = error.message.splitlines()[0] if error.message else type(error).__name__
         raise ValueError('not a decodable JPEG/PNG/GIF/BMP image (%s)' % reason) from None
 
 
-def predict(args, config):
+def predict(args, config, recipe):
     """Prints {"file", "class", "class_name", "probability"} for each of --images."""
     if not args.images:
         raise config_lib.ConfigError('--mode predict needs --images FILE [FILE ...]')
-    estimator, params = estimator_lib.make_estimator(config)
+    estimator, params = estimator_lib.make_estimator(config, recipe)
     checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
     files, images = [], []
     failed = 0
     for path in args.images:
         try:
-            images.append(load_image(path, params))
+            images.append(load_image(path, recipe.preprocess_for_serving, params))
             files.append(path)
         except ValueError as error:
             sys.stderr.write('predict: error: %s: %s\n' % (path, error))

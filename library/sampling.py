@@ -14,9 +14,8 @@ import tensorflow as tf
 
 from library import config as config_lib
 from library import estimator as estimator_lib
-from project import generative_images
-from project import generative_spec
-from project.models import get_model
+from library.generative import images as generative_images
+from library.generative import spec as generative_spec
 
 
 def grid_features(params):
@@ -41,12 +40,12 @@ def generate_images(estimator, features, batch_size, checkpoint):
     return np.concatenate([batch['images'] for batch in batches])
 
 
-def sample(args, config):
+def sample(args, config, recipe):
     """Writes the sample grid and interpolation PNGs of --checkpoint; returns the exit code."""
-    if not getattr(get_model(config['model']), 'GENERATES_IMAGES', False):
+    if not recipe.model.generates_images:
         raise config_lib.ConfigError('--mode sample needs a generative model (autoencoder, vae, '
                                      'dcgan, wgan_gp), got model %s' % config['model'])
-    estimator, params = estimator_lib.make_estimator(config)
+    estimator, params = estimator_lib.make_estimator(config, recipe)
     generative_spec.check_params(params)
     checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
     step = int(tf.train.load_variable(checkpoint, tf.compat.v1.GraphKeys.GLOBAL_STEP))

@@ -26,8 +26,6 @@ from library import estimator as estimator_lib
 from library import profiling
 from library import run_config
 from library import run_lock
-from project import input_fn as project_input_fn
-from project import model_fn as project_model_fn
 
 
 def current_step(model_dir):
@@ -40,20 +38,20 @@ def current_step(model_dir):
     return int(reader.get_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP))
 
 
-def evaluation_metric_names(params):
+def evaluation_metric_names(recipe, params):
     """Returns the names of the metrics an evaluation of this model reports."""
     with tf.Graph().as_default():
-        dataset = project_input_fn.input_fn(tf.estimator.ModeKeys.EVAL, params)
+        dataset = recipe.input_fn(tf.estimator.ModeKeys.EVAL, params)
         features, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
-        spec = project_model_fn.model_fn(features, labels, tf.estimator.ModeKeys.EVAL, params)
+        spec = recipe.model_fn(features, labels, tf.estimator.ModeKeys.EVAL, params)
     return sorted(set(spec.eval_metric_ops or {}) | {'loss', 'global_step'})
 
 
-def make_snapshot(config, params):
+def make_snapshot(config, params, recipe):
     """Returns the BestSnapshot for this run, or None when best_metric is null."""
     if not config['best_metric']:
         return None
-    names = evaluation_metric_names(params)
+    names = evaluation_metric_names(recipe, params)
     if config['best_metric'] not in names:
         raise config_lib.ConfigError(
             'best_metric %r is not produced by the evaluation of model %s; metrics: %s' % (
@@ -80,7 +78,7 @@ def say(text):
     sys.stdout.flush()
 
 
-def train_until(estimator, params, start_step, target_step):
+def train_until(estimator, input_fn, params, start_step, target_step):
     """Trains from `start_step` to global step `target_step` (whole epochs of input).
 
     When the input ends before `target_step` (records skipped with skip_corrupt
@@ -90,7 +88,7 @@ def train_until(estimator, params, start_step, target_step):
     step = start_step
     while step < target_step:
         epochs = math.ceil((target_step - step) / epoch_steps) if epoch_steps else None
-        estimator.train(functools.partial(project_input_fn.input_fn, epochs=epochs),
+        estimator.train(functools.partial(input_fn, epochs=epochs),
                         max_steps=target_step, hooks=profiling.profiler_hooks(params))
         reached = current_step(estimator.model_dir)
         if reached <= step:
@@ -100,9 +98,9 @@ def train_until(estimator, params, start_step, target_step):
     return step
 
 
-def evaluate_checkpoint(estimator, params, checkpoint, name=None):
+def evaluate_checkpoint(estimator, input_fn, params, checkpoint, name=None):
     """Evaluates `checkpoint` on eval_files (at most max_eval_steps batches)."""
-    return estimator.evaluate(project_input_fn.input_fn, steps=params['max_eval_steps'],
+    return estimator.evaluate(input_fn, steps=params['max_eval_steps'],
                               checkpoint_path=checkpoint, name=name)
 
 
@@ -194,24 +192,24 @@ def remove_checkpoint_leftovers(model_dir):
             tf.io.gfile.remove(leftover)
 
 
-def run_training(config, loop, evaluate):
-    """Runs this process's cluster task under TF_CONFIG, else `loop(config)` holding the run lock."""
+def run_training(config, recipe, loop, evaluate):
+    """Runs this process's cluster task under TF_CONFIG, else `loop(config, recipe)` holding the run lock."""
     if distribution.cluster_task() is not None:
-        return run_cluster_task(config, evaluate=evaluate)
+        return run_cluster_task(config, recipe, evaluate=evaluate)
     with run_lock.RunLock(config['model_dir']):
         remove_checkpoint_leftovers(config['model_dir'])
-        return loop(config)
+        return loop(config, recipe)
 
 
-def train_and_evaluate(args, config):
+def train_and_evaluate(args, config, recipe):
     """Trains epochs_between_evals epochs at a time, evaluating and snapshotting after each."""
-    return run_training(config, train_evaluate_loop, evaluate=True)
+    return run_training(config, recipe, train_evaluate_loop, evaluate=True)
 
 
-def train_evaluate_loop(config):
+def train_evaluate_loop(config, recipe):
     """The body of train_and_evaluate, run while holding model_dir's run lock."""
-    estimator, params = estimator_lib.make_estimator(config)
-    snapshot = make_snapshot(config, params)
+    estimator, params = estimator_lib.make_estimator(config, recipe)
+    snapshot = make_snapshot(config, params, recipe)
     total = total_train_steps(params, config)
     epoch_steps = params['steps_per_epoch']
     interval = config['epochs_between_evals'] * epoch_steps if epoch_steps else total
@@ -226,9 +224,9 @@ def train_evaluate_loop(config):
     try:
         estimator_lib.save_config(config)
         while step < total:
-            step = train_until(estimator, params, step, min((step // interval + 1) * interval,
-                                                            total))
-            metrics, improved = evaluate_and_snapshot(estimator, params, snapshot)
+            step = train_until(estimator, recipe.input_fn, params, step,
+                               min((step // interval + 1) * interval, total))
+            metrics, improved = evaluate_and_snapshot(estimator, recipe.input_fn, params, snapshot)
             without_improvement = 0 if improved else without_improvement + 1
             if stop_early(metrics, without_improvement, config):
                 break
@@ -236,15 +234,15 @@ def train_evaluate_loop(config):
         return report_stop(error, config['model_dir'])
     if metrics is None:
         say('training already finished at step %d; evaluating the latest checkpoint' % step)
-        metrics, _ = evaluate_and_snapshot(estimator, params, snapshot)
+        metrics, _ = evaluate_and_snapshot(estimator, recipe.input_fn, params, snapshot)
     report_final(metrics, snapshot, config)
     return 0
 
 
-def evaluate_and_snapshot(estimator, params, snapshot):
+def evaluate_and_snapshot(estimator, input_fn, params, snapshot):
     """Evaluates the latest checkpoint and offers it to the best snapshot; returns (metrics, improved)."""
     checkpoint = estimator.latest_checkpoint()
-    metrics = evaluate_checkpoint(estimator, params, checkpoint)
+    metrics = evaluate_checkpoint(estimator, input_fn, params, checkpoint)
     return metrics, offer_to_snapshot(snapshot, metrics, checkpoint)
 
 
@@ -279,7 +277,7 @@ def stop_early(metrics, without_improvement, config):
     return False
 
 
-def run_cluster_task(config, evaluate):
+def run_cluster_task(config, recipe, evaluate):
     """Runs this process's task of the TF_CONFIG cluster (see library/distribution.py).
 
     Only the chief holds model_dir's run lock and saves the config; only the task that
@@ -287,22 +285,21 @@ def run_cluster_task(config, evaluate):
     """
     chief = distribution.is_chief()
     with run_lock.RunLock(config['model_dir']) if chief else contextlib.nullcontext():
-        estimator, params = estimator_lib.make_estimator(config, save=chief)
+        estimator, params = estimator_lib.make_estimator(config, recipe, save=chief)
         on_evaluation = None
         if evaluate and distribution.keeps_best_snapshot(config):
-            on_evaluation = functools.partial(offer_to_snapshot, make_snapshot(config, params))
-        return distribution.run_cluster_task(estimator, params, project_input_fn.input_fn,
-                                             on_evaluation)
+            on_evaluation = functools.partial(offer_to_snapshot, make_snapshot(config, params, recipe))
+        return distribution.run_cluster_task(estimator, params, recipe.input_fn, on_evaluation)
 
 
-def train(args, config):
+def train(args, config, recipe):
     """Trains up to train_epochs (or max_train_steps) without evaluating."""
-    return run_training(config, train_loop, evaluate=False)
+    return run_training(config, recipe, train_loop, evaluate=False)
 
 
-def train_loop(config):
+def train_loop(config, recipe):
     """The body of train, run while holding model_dir's run lock."""
-    estimator, params = estimator_lib.make_estimator(config)
+    estimator, params = estimator_lib.make_estimator(config, recipe)
     total = total_train_steps(params, config)
     step = current_step(config['model_dir'])
     if step >= total:
@@ -311,20 +308,20 @@ def train_loop(config):
         return 0
     try:
         estimator_lib.save_config(config)
-        step = train_until(estimator, params, step, total)
+        step = train_until(estimator, recipe.input_fn, params, step, total)
     except (tf.estimator.NanLossDuringTrainingError, tf.errors.OpError) as error:
         return report_stop(error, config['model_dir'])
     say('trained to step %d; checkpoints and event files in %s' % (step, config['model_dir']))
     return 0
 
 
-def evaluate(args, config):
+def evaluate(args, config, recipe):
     """Evaluates --checkpoint latest, best or PATH and prints the metrics."""
-    estimator, params = estimator_lib.make_estimator(config)
+    estimator, params = estimator_lib.make_estimator(config, recipe)
     checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
     name = 'best' if args.checkpoint == 'best' else None
     try:
-        metrics = evaluate_checkpoint(estimator, params, checkpoint, name=name)
+        metrics = evaluate_checkpoint(estimator, recipe.input_fn, params, checkpoint, name=name)
     except tf.errors.OpError as error:
         return report_stop(error, config['model_dir'])
     say('evaluation of %s: %s' % (checkpoint, format_metrics(metrics)))

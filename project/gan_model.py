@@ -49,8 +49,8 @@ import tensorflow as tf
 
 from project import gan_augment
 from project import gan_nets
-from project import generative_images
-from project import generative_spec
+from library.generative import images as generative_images
+from library.generative import spec as generative_spec
 from project import optimization
 from project import sliced_wasserstein
 

@@ -291,7 +291,7 @@ def folder_evaluation_elements(params, input_context):
 
 def synthetic_dataset(params, training, batch_size, epochs):
     """Returns random batches of the real shapes (measures the model without the input pipeline)."""
-    info = dataset_info.load(params['train_files' if training else 'eval_files'] or '')
+    info = image_folders.describe(params['train_files' if training else 'eval_files'] or '')
     examples = info['count'] if info else params['synthetic_examples']
     batches = max(1, examples // batch_size)
     shape = [batch_size, params['image_size'], params['image_size'], params['channels']]
@@ -823,7 +823,7 @@ def memory_cache_bytes(params, files, training):
     sampled = sample_records(files[0], SAMPLED_RECORDS)
     if not sampled:
         return 0
-    info = dataset_info.load(params['train_files' if training else 'eval_files'])
+    info = image_folders.describe(params['train_files' if training else 'eval_files'])
     if info and info.get('count'):
         count = info['count']
     else:

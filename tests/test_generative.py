@@ -12,7 +12,7 @@ from library.config import ConfigError
 from project import gan_augment
 from project import gan_model
 from project import gan_nets
-from project import generative_images
+from library.generative import images as generative_images
 from project import sliced_wasserstein
 from project import model_fn as project_model_fn
 from project.models import vae

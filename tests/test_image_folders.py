@@ -14,10 +14,15 @@ from library import config as config_lib
 from library import dataset_info, estimator, image_folders
 from library import tfrecord_schema as schema
 from project import input_fn
+from project.models import get_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = tf.estimator.ModeKeys.TRAIN
 EVAL = tf.estimator.ModeKeys.EVAL
+
+
+def params_of(config):
+    return estimator.make_params(config, get_model(config['model']))
 
 
 def shapes_folder(shapes_tfrecords, split):
@@ -48,7 +53,7 @@ def skewed_folder(tmp_path_factory):
 def test_labels_and_classes_are_the_converters(shapes_tfrecords):
     folder = shapes_folder(shapes_tfrecords, 'train')
     converted = dataset_info.load(shapes_tfrecords['train_files'])
-    info = dataset_info.load(folder)
+    info = image_folders.describe(folder)
     assert info['classes'] == converted['classes'] == ['circle', 'square', 'triangle']
     assert info['count'] == converted['count']
     found = image_folders.listing(folder, 'train_files')
@@ -64,7 +69,7 @@ def test_evaluation_images_equal_the_tfrecord_paths(shapes_tfrecords):
     def examples(eval_files):
         config = make_config(train_files=shapes_tfrecords['train_files'], eval_files=eval_files,
                              eval_batch_size=100)
-        [(features, labels)] = list(input_fn.input_fn(EVAL, estimator.make_params(config)))
+        [(features, labels)] = list(input_fn.input_fn(EVAL, params_of(config)))
         return sorted((int(label), image.tobytes()) for image, label in zip(features['image'].numpy(), labels))
 
     from_folder = examples(shapes_folder(shapes_tfrecords, 'test'))
@@ -75,7 +80,7 @@ def test_evaluation_images_equal_the_tfrecord_paths(shapes_tfrecords):
 
 def epoch_label_counts(folder, balance, epochs=3):
     config = make_config(train_files=folder, eval_files=folder, balance_classes=balance)
-    params = estimator.make_params(config)
+    params = params_of(config)
     labels = [int(batch[1][0]) for batch in input_fn.input_fn(TRAIN, params, epochs=epochs)]
     per_epoch = len(labels) // epochs
     assert len(labels) == per_epoch * epochs == params['steps_per_epoch'] * epochs
@@ -91,7 +96,7 @@ def test_balance_classes_resamples_every_class_to_the_largest(skewed_folder):
 
 
 def test_stray_files_are_reported_and_classes_sorted(skewed_folder):
-    info = dataset_info.load(skewed_folder)
+    info = image_folders.describe(skewed_folder)
     assert info['classes'] == ['a_many', 'b_few'] and info['class_counts'] == [5, 2]
     assert info['skipped'] == [{'file': 'notes.txt', 'reason': 'not inside a class folder'}]
 
@@ -101,21 +106,21 @@ def test_evaluation_folder_lacking_a_class_keeps_the_training_labels(skewed_fold
     only_b.mkdir()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(str(only_b / 'x.png'))
     config = make_config(train_files=skewed_folder, eval_files=str(tmp_path))
-    [(_, labels)] = list(input_fn.input_fn(EVAL, estimator.make_params(config)))
+    [(_, labels)] = list(input_fn.input_fn(EVAL, params_of(config)))
     assert labels.numpy().tolist() == [1]
 
 
 def test_settings_a_folder_cannot_serve_are_config_errors(skewed_folder, shapes_tfrecords, tmp_path):
-    params = estimator.make_params(make_config(train_files=skewed_folder, eval_files=skewed_folder,
+    params = params_of(make_config(train_files=skewed_folder, eval_files=skewed_folder,
                                                cache='memory'))
     with pytest.raises(config_lib.ConfigError, match='cache'):
         input_fn.input_fn(TRAIN, params)
-    params = estimator.make_params(make_config(train_files=shapes_tfrecords['train_files'],
+    params = params_of(make_config(train_files=shapes_tfrecords['train_files'],
                                                eval_files=shapes_tfrecords['eval_files'], balance_classes=True))
     with pytest.raises(config_lib.ConfigError, match='balance_classes: true needs an image folder'):
         input_fn.input_fn(TRAIN, params)
     (tmp_path / 'empty').mkdir()
-    assert dataset_info.load(str(tmp_path / 'empty')) is None
+    assert image_folders.describe(str(tmp_path / 'empty')) is None
     with pytest.raises(config_lib.ConfigError, match='eval_files: no image files in folder'):
         input_fn.input_fn(EVAL, dict(params, eval_files=str(tmp_path / 'empty')))
 
@@ -125,7 +130,7 @@ def test_a_corrupt_image_file_is_named_or_skipped(skewed_folder, tmp_path):
         (tmp_path / name).mkdir()
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(str(tmp_path / name / 'good.png'))
     (tmp_path / 'b_few' / 'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 truncated')
-    params = estimator.make_params(make_config(train_files=skewed_folder, eval_files=str(tmp_path)))
+    params = params_of(make_config(train_files=skewed_folder, eval_files=str(tmp_path)))
     with pytest.raises(tf.errors.InvalidArgumentError, match='input_fn: .*broken.jpg: the image cannot be decoded'):
         list(input_fn.input_fn(EVAL, params))
     [(_, labels)] = list(input_fn.input_fn(EVAL, dict(params, skip_corrupt=True)))
@@ -135,7 +140,7 @@ def test_a_corrupt_image_file_is_named_or_skipped(skewed_folder, tmp_path):
 def test_a_folder_without_class_folders_is_unlabelled(tmp_path):
     for index in range(3):
         Image.fromarray(np.full((10, 12, 3), 50 * index, np.uint8)).save(str(tmp_path / ('%d.png' % index)))
-    info = dataset_info.load(str(tmp_path))
+    info = image_folders.describe(str(tmp_path))
     assert info['count'] == 3 and info['classes'] == []
     params = dict(make_config(train_files=str(tmp_path), eval_files=str(tmp_path), model='vae'),
                   num_classes=None, class_names=[])

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+import run
 from library import config as config_lib
 from library import input_benchmark
 from library import tfrecord_schema as schema
@@ -338,7 +339,7 @@ def test_input_fn_builds_inside_an_estimator_graph_with_prefetch_to_device(mixed
 
 def test_benchmark_input_prints_the_images_per_second_line(mixed_records, capsys):
     config = make_params(mixed_records, benchmark_batches=3)
-    assert input_benchmark.benchmark_input(None, config) == 0
+    assert input_benchmark.benchmark_input(None, config, run.project_recipe('cnn')) == 0
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     assert last_line.startswith('input_fn: ') and last_line.endswith(' images/s (3 batches of 4)')
 

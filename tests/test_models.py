@@ -276,11 +276,12 @@ def test_hub_model_needs_a_module():
 
 def test_exported_feature_extractor_loads_as_a_hub_module(trained_cnn, tmp_path):
     import tensorflow_hub as hub
-    from project import feature_export
+    from library import hub_export
+    from project.models import cnn
     params = trained_cnn[0]
     export_dir = str(tmp_path / 'features')
     checkpoint = tf.train.latest_checkpoint(params['model_dir'])
-    assert feature_export.export_feature_extractor(params, checkpoint, export_dir) == export_dir
+    assert hub_export.export_feature_extractor(cnn.build_network, params, checkpoint, export_dir) == export_dir
     images, labels = shape_images(12, seed=7)
     features = hub.KerasLayer(export_dir)(tf.constant((images + 1.0) / 2.0)).numpy()
     reader = tf.train.load_checkpoint(checkpoint)
@@ -300,4 +301,4 @@ def test_exported_feature_extractor_loads_as_a_hub_module(trained_cnn, tmp_path)
     estimator.train(shapes_input_fn(train_images, train_labels), max_steps=40)
     assert estimator.evaluate(evaluate)['loss'] < first['loss']
     with pytest.raises(config_lib.ConfigError, match='already exists'):
-        feature_export.export_feature_extractor(params, checkpoint, export_dir)
+        hub_export.export_feature_extractor(cnn.build_network, params, checkpoint, export_dir)

@@ -1,12 +1,13 @@
 """Model registry: `--model NAME` picks one of these modules.
 
-Every module defines `model_fn(features, labels, mode, params)` returning a
-tf.estimator.EstimatorSpec. Only the names listed here can be loaded, so a
-config value can never import an arbitrary module.
+Every module declares `MODEL = ModelSpec(...)` (library/recipe.py): its
+model_fn and what else it provides. Only the names listed here can be loaded,
+so a config value can never import an arbitrary module.
 """
 import importlib
 
 from library.config import ConfigError
+from library.recipe import model_spec_of
 
 MODELS = {
     'cnn': 'project.models.cnn',
@@ -19,18 +20,13 @@ MODELS = {
 }
 
 
-class UnknownModelError(ConfigError):
-    """Raised for a model name that is not in the registry."""
-
-
 def check_model_name(name):
-    """Raises UnknownModelError, listing the known models, if `name` is not one."""
+    """Raises ConfigError, listing the known models, if `name` is not one."""
     if name not in MODELS:
-        raise UnknownModelError('unknown model %r; known models: %s' % (
-            name, ', '.join(sorted(MODELS))))
+        raise ConfigError('unknown model %r; known models: %s' % (name, ', '.join(sorted(MODELS))))
 
 
 def get_model(name):
-    """Returns the module of model `name`; unknown names list the known ones."""
+    """Returns the ModelSpec of model `name`; unknown names list the known ones."""
     check_model_name(name)
-    return importlib.import_module(MODELS[name])
+    return model_spec_of(importlib.import_module(MODELS[name]))

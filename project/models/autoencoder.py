@@ -6,11 +6,9 @@ in [-1, 1]); the best snapshot keeps the smallest. The latent space is not
 regularised, so the sample grid (decoded standard-normal vectors) shows only
 what the decoder makes of such vectors; the VAE is the model to sample from.
 """
+from library.generative import spec as generative_spec
+from library.recipe import ModelSpec
 from project import generative_autoencoding
-from project import generative_spec
-
-REQUIRES_CLASSES = False
-GENERATES_IMAGES = True
 
 
 def latent_code(encoded, training):
@@ -24,4 +22,5 @@ def model_fn(features, labels, mode, params):
         features, labels, mode, params, params['latent_dim'], latent_code)
 
 
-serving_input_receiver_fn = generative_spec.serving_input_receiver_fn
+MODEL = ModelSpec(model_fn=model_fn, requires_classes=False, generates_images=True,
+                  serving_input_fn=generative_spec.serving_input_receiver_fn)

@@ -8,6 +8,7 @@ positions much faster than average pooling.
 import tensorflow as tf
 
 from library.config import ConfigError
+from library.recipe import ModelSpec
 from project import classifier_head
 
 
@@ -43,3 +44,6 @@ def build_network(params):
 def model_fn(features, labels, mode, params):
     """Estimator model_fn of the cnn classifier."""
     return classifier_head.estimator_spec(build_network(params), features, labels, mode, params)
+
+
+MODEL = ModelSpec(model_fn=model_fn, feature_network=build_network)

@@ -30,11 +30,10 @@ the first, still noisy evaluation); also look at the sample grids.
 """
 import tensorflow as tf
 
+from library.generative import spec as generative_spec
+from library.recipe import ModelSpec
 from project import gan_model
-from project import generative_spec
 
-REQUIRES_CLASSES = False
-GENERATES_IMAGES = True
 DISCRIMINATOR_SCOPE = 'discriminator'
 REAL_LABEL = 0.9
 
@@ -66,4 +65,5 @@ def model_fn(features, labels, mode, params):
         generator_loss=generator_loss, discriminator_steps=1)
 
 
-serving_input_receiver_fn = generative_spec.serving_input_receiver_fn
+MODEL = ModelSpec(model_fn=model_fn, requires_classes=False, generates_images=True,
+                  serving_input_fn=generative_spec.serving_input_receiver_fn)

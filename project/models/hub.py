@@ -9,6 +9,7 @@ import tensorflow as tf
 import tensorflow_hub as hub
 
 from library.config import ConfigError
+from library.recipe import ModelSpec
 from project import classifier_head
 
 
@@ -68,3 +69,6 @@ def build_network(params):
 def model_fn(features, labels, mode, params):
     """Estimator model_fn of the TF Hub transfer-learning classifier."""
     return classifier_head.estimator_spec(build_network(params), features, labels, mode, params)
+
+
+MODEL = ModelSpec(model_fn=model_fn, feature_network=build_network)

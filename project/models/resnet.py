@@ -9,6 +9,7 @@ every filter count. `resnet_stem: auto` uses the CIFAR stem below 96 pixels.
 import tensorflow as tf
 
 from library.config import ConfigError
+from library.recipe import ModelSpec
 from project import classifier_head
 
 IMAGENET_LAYOUTS = {18: ('basic', [2, 2, 2, 2]), 34: ('basic', [3, 4, 6, 3]),
@@ -125,3 +126,6 @@ def build_network(params):
 def model_fn(features, labels, mode, params):
     """Estimator model_fn of the pre-activation ResNet classifier."""
     return classifier_head.estimator_spec(build_network(params), features, labels, mode, params)
+
+
+MODEL = ModelSpec(model_fn=model_fn, feature_network=build_network)

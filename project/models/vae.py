@@ -13,11 +13,10 @@ Evaluation draws its noise from a fixed seed.
 """
 import tensorflow as tf
 
+from library.generative import spec as generative_spec
+from library.recipe import ModelSpec
 from project import generative_autoencoding
-from project import generative_spec
 
-REQUIRES_CLASSES = False
-GENERATES_IMAGES = True
 EVAL_NOISE_SEED = 11
 
 
@@ -40,4 +39,5 @@ def model_fn(features, labels, mode, params):
         features, labels, mode, params, 2 * params['latent_dim'], latent_code)
 
 
-serving_input_receiver_fn = generative_spec.serving_input_receiver_fn
+MODEL = ModelSpec(model_fn=model_fn, requires_classes=False, generates_images=True,
+                  serving_input_fn=generative_spec.serving_input_receiver_fn)

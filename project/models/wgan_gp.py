@@ -23,11 +23,10 @@ smallest value marks an early, poor checkpoint (README).
 """
 import tensorflow as tf
 
+from library.generative import spec as generative_spec
+from library.recipe import ModelSpec
 from project import gan_model
-from project import generative_spec
 
-REQUIRES_CLASSES = False
-GENERATES_IMAGES = True
 CRITIC_SCOPE = 'critic'
 
 
@@ -69,4 +68,5 @@ def model_fn(features, labels, mode, params):
         generator_loss=generator_loss, discriminator_steps=params['n_critic'])
 
 
-serving_input_receiver_fn = generative_spec.serving_input_receiver_fn
+MODEL = ModelSpec(model_fn=model_fn, requires_classes=False, generates_images=True,
+                  serving_input_fn=generative_spec.serving_input_receiver_fn)

@@ -11,7 +11,6 @@ import uuid
 import tensorflow as tf
 
 from library.config import ConfigError
-from project import models
 
 
 def restore_variables(variables, checkpoint_path):
@@ -43,17 +42,17 @@ def feature_module(network, image_size, channels):
     return root
 
 
-def export_feature_extractor(params, checkpoint_path, export_dir):
+def export_feature_extractor(feature_network, params, checkpoint_path, export_dir):
     """Writes the feature extractor of `checkpoint_path` to `export_dir`; returns export_dir.
 
-    The model is params['model'] built from `params` (needs num_classes). The
-    SavedModel is written under a temporary name and renamed, so an
-    interrupted export leaves no half module behind.
+    `feature_network(params)` builds the model's network (a ModelSpec's
+    feature_network; needs num_classes). The SavedModel is written under a
+    temporary name and renamed, so an interrupted export leaves no half module behind.
     """
     if tf.io.gfile.exists(export_dir):
         raise ConfigError('--export_dir %s already exists; choose a new folder for the hub '
                           'module' % export_dir)
-    network = models.get_model(params['model']).build_network(params)
+    network = feature_network(params)
     size, channels = params['image_size'], params['channels']
     network(tf.zeros([1, size, size, channels]), training=False)
     restore_variables(network.variables, checkpoint_path)

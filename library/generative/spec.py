@@ -9,7 +9,7 @@ latent vectors: features {'z': float32 [batch, latent_dim]} plus
 import tensorflow as tf
 
 from library.config import ConfigError
-from project import generative_images
+from library.generative import images as generative_images
 
 LATENT_KEY = 'z'
 LABEL_KEY = 'label'
