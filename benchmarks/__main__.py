@@ -218,12 +218,11 @@ def results_markdown(args, argv, machine, tables_by_module, seconds_by_module, t
     return '\n'.join(parts).rstrip() + '\n'
 
 
-def write_atomically(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with tempfile.NamedTemporaryFile('w', dir=directory, delete=False, suffix='.tmp') as stream:
-        stream.write(text)
-    os.replace(stream.name, path)
+def write_results(path, text):
+    """Writes the results file atomically (library.files imports TensorFlow: only here, so the harness stays light)."""
+    from library.files import write_atomically
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomically(path, text)
 
 
 def main(argv=None):
@@ -250,7 +249,7 @@ def main(argv=None):
         machine.append(('data', data_description(args, context)))
     text = results_markdown(args, argv, machine, tables_by_module, seconds_by_module,
                             time.perf_counter() - started, children_cpu_seconds())
-    write_atomically(args.output, text)
+    write_results(args.output, text)
     say('wrote %s (%.0f s)' % (args.output, time.perf_counter() - started))
     return 0
 

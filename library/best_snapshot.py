@@ -15,79 +15,22 @@ Only folders this module created and listed in best.json are ever deleted.
 import datetime
 import json
 import math
-import os
 import posixpath
-import uuid
 
 import tensorflow as tf
 
+from library import files
 from library.config import ConfigError
+from library.files import join
 
 BEST_JSON = 'best.json'
 SNAPSHOT_PREFIX = 'step-'
-TEMPORARY_PREFIX = '.incomplete-'
 MODES = ('min', 'max')
-
-
-def join(folder, *names):
-    """Joins path parts with '/' for remote file systems (gs://, ram://) and os.path locally."""
-    if '://' in folder:
-        return posixpath.join(folder, *names)
-    return os.path.join(folder, *names)
-
-
-def is_local(path):
-    """Whether `path` is on the local disk, where a folder rename is atomic."""
-    return '://' not in path or path.startswith('file://')
-
-
-def move_folder(temporary, final):
-    """Moves the folder `temporary` to `final`: one atomic rename on the local disk, file by file elsewhere.
-
-    Object stores and ram:// have no atomic folder rename (ram:// even loses the
-    files of a renamed folder), so whatever names the result (best.json, a
-    version folder) must only be written after this returns.
-    """
-    if is_local(final):
-        tf.io.gfile.rename(temporary, final)
-        return
-    for folder, _, files in tf.io.gfile.walk(temporary):
-        target = final + folder[len(temporary):]
-        tf.io.gfile.makedirs(target)
-        for name in files:
-            tf.io.gfile.rename(join(folder, name), join(target, name), overwrite=True)
-    tf.io.gfile.rmtree(temporary)
-
-
-def copy_folder(source, target):
-    """Copies the folder `source` (with sub-folders) to `target` through a temporary sibling folder."""
-    split = posixpath.split if '://' in target else os.path.split
-    parent, name = split(target.rstrip('/'))
-    temporary = join(parent, '%s%s-%s' % (TEMPORARY_PREFIX, name, uuid.uuid4().hex))
-    for folder, _, files in tf.io.gfile.walk(source):
-        destination = temporary + folder[len(source):]
-        tf.io.gfile.makedirs(destination)
-        for file_name in files:
-            tf.io.gfile.copy(join(folder, file_name), join(destination, file_name), overwrite=True)
-    move_folder(temporary, target)
 
 
 def utc_now():
     """Returns the current UTC time in ISO 8601, to the second."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
-
-
-def write_atomically(path, text):
-    """Writes `text` to `path` through a temporary file and a rename."""
-    temporary = '%s%s%s' % (path, TEMPORARY_PREFIX, uuid.uuid4().hex)
-    try:
-        with tf.io.gfile.GFile(temporary, 'w') as stream:
-            stream.write(text)
-        tf.io.gfile.rename(temporary, path, overwrite=True)
-    except tf.errors.OpError:
-        if tf.io.gfile.exists(temporary):
-            tf.io.gfile.remove(temporary)
-        raise
 
 
 def read_record(best_dir):
@@ -165,12 +108,8 @@ class BestSnapshot:
         """Deletes temporary files and folders left by a copy that was killed."""
         for name in tf.io.gfile.listdir(self.best_dir):
             name = name.rstrip('/')
-            if TEMPORARY_PREFIX in name:
-                path = join(self.best_dir, name)
-                if tf.io.gfile.isdir(path):
-                    tf.io.gfile.rmtree(path)
-                else:
-                    tf.io.gfile.remove(path)
+            if files.TEMPORARY_PREFIX in name:
+                files.remove(join(self.best_dir, name))
 
     def is_improvement(self, value):
         """Whether `value` beats the recorded best; NaN and infinities never do."""
@@ -206,7 +145,7 @@ class BestSnapshot:
         record = {'metric': self.metric, 'mode': self.mode}
         record.update(entry)
         record['snapshots'] = kept
-        write_atomically(join(self.best_dir, BEST_JSON), json.dumps(record, indent=2) + '\n')
+        files.write_atomically(join(self.best_dir, BEST_JSON), json.dumps(record, indent=2) + '\n')
         self.record = record
         for dropped in previous[self.keep_max - 1:]:
             self.remove_snapshot(dropped)
@@ -231,17 +170,17 @@ class BestSnapshot:
 
     def copy_checkpoint(self, checkpoint, global_step):
         """Copies the files of `checkpoint` into a new snapshot folder; returns its name."""
-        files = checkpoint_files(checkpoint)
+        sources = checkpoint_files(checkpoint)
         name = self.unused_folder_name(global_step)
-        temporary = join(self.best_dir, '%s%s-%s' % (TEMPORARY_PREFIX, name, uuid.uuid4().hex))
+        temporary = files.temporary_sibling(join(self.best_dir, name))
         tf.io.gfile.makedirs(temporary)
-        for source in files:
+        for source in sources:
             tf.io.gfile.copy(source, join(temporary, posixpath.basename(source)), overwrite=True)
         prefix = posixpath.basename(checkpoint)
         with tf.io.gfile.GFile(join(temporary, 'checkpoint'), 'w') as stream:
             stream.write('model_checkpoint_path: "%s"\nall_model_checkpoint_paths: "%s"\n' % (
                 prefix, prefix))
-        move_folder(temporary, join(self.best_dir, name))
+        files.move_folder(temporary, join(self.best_dir, name))
         return name
 
     def describe(self):

@@ -6,10 +6,10 @@ It holds `count`, `classes` (names in label order), `shards` and `skipped`
 import json
 import os
 import re
-import uuid
 
 import tensorflow as tf
 
+from library import files
 from library.config import ConfigError
 
 SHARD_SUFFIX = '.tfrecord'
@@ -67,10 +67,7 @@ def read(path):
 
 def write(path, info):
     """Writes `info` as JSON to `path` atomically (temporary file, then rename)."""
-    temporary = '%s.tmp-%s' % (path, uuid.uuid4().hex[:8])
-    with tf.io.gfile.GFile(temporary, 'w') as stream:
-        stream.write(json.dumps(info, indent=1) + '\n')
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    files.write_atomically(path, json.dumps(info, indent=1) + '\n')
 
 
 def _datasets_matching(pattern):

@@ -2,6 +2,7 @@
 import tensorflow as tf
 
 from library import best_snapshot
+from library import files
 from library import config as config_lib
 from library import file_systems
 from library import hooks
@@ -79,7 +80,7 @@ def save_config(config):
     """Writes config.yaml and hyperparameters.yaml that reproduce this run into model_dir."""
     tf.io.gfile.makedirs(config['model_dir'])
     for name, text in config_lib.saved_files(config).items():
-        best_snapshot.write_atomically(best_snapshot.join(config['model_dir'], name), text)
+        files.write_atomically(files.join(config['model_dir'], name), text)
 
 
 def with_progress(model_fn):

@@ -13,10 +13,10 @@ import tempfile
 
 import tensorflow as tf
 
-from library import best_snapshot
 from library import config as config_lib
 from library import estimator as estimator_lib
 from library import file_systems
+from library import files
 from library import hub_export
 
 CLASS_NAMES_ASSET = 'class_names.txt'
@@ -47,8 +47,8 @@ def export_hub_module(model, params, checkpoint, version_dir):
         raise config_lib.ConfigError('export_hub_module: model %s has no feature extractor to '
                                      'export (classifiers such as cnn and resnet have one)'
                                      % params['model'])
-    target = best_snapshot.join(params['export_dir'], HUB_FOLDER, version_dir)
-    tf.io.gfile.makedirs(best_snapshot.join(params['export_dir'], HUB_FOLDER))
+    target = files.join(params['export_dir'], HUB_FOLDER, version_dir)
+    tf.io.gfile.makedirs(files.join(params['export_dir'], HUB_FOLDER))
     return hub_export.export_feature_extractor(model.feature_network, params, checkpoint, target)
 
 
@@ -64,15 +64,15 @@ def export(args, config, recipe):
             stream.write(''.join('%s\n' % name for name in params['class_names']))
         # Estimator renames a finished export's folder into place, which object stores and
         # ram:// cannot do; a remote --export_dir gets a local export copied file by file.
-        local = best_snapshot.is_local(args.export_dir)
+        local = files.is_local(args.export_dir)
         path = estimator.export_saved_model(
             args.export_dir if local else os.path.join(scratch, 'export'), serving_input_receiver_fn(recipe, params),
             assets_extra={CLASS_NAMES_ASSET: names_file}, checkpoint_path=checkpoint)
         path = path.decode() if isinstance(path, bytes) else path
         if not local:
             tf.io.gfile.makedirs(args.export_dir)
-            remote_path = best_snapshot.join(args.export_dir, os.path.basename(path))
-            best_snapshot.copy_folder(path, remote_path)
+            remote_path = files.join(args.export_dir, os.path.basename(path))
+            files.copy_folder(path, remote_path)
             path = remote_path
     sys.stdout.write('exported SavedModel from %s to %s\n' % (checkpoint, path))
     if recipe.model.serving_input_fn is None:

@@ -6,16 +6,15 @@ the trained image_size, returning the [batch, features] vector, plus
 `variables`, `trainable_variables` and `regularization_losses`. The `hub`
 model can then fine-tune it with `--hub_module EXPORT_DIR`, without network.
 """
-import uuid
-
 import tensorflow as tf
 
+from library import files
 from library.config import ConfigError
 
 
 def restore_variables(variables, checkpoint_path):
     """Assigns each of `variables` the value saved under its name in the Estimator checkpoint."""
-    reader = tf.train.load_checkpoint(checkpoint_path)
+    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint_path)  # load_checkpoint takes a ram:// prefix for a folder
     for variable in variables:
         name = variable.name.split(':')[0]
         if not reader.has_tensor(name):
@@ -56,7 +55,7 @@ def export_feature_extractor(feature_network, params, checkpoint_path, export_di
     size, channels = params['image_size'], params['channels']
     network(tf.zeros([1, size, size, channels]), training=False)
     restore_variables(network.variables, checkpoint_path)
-    temporary_dir = '%s.tmp-%s' % (export_dir.rstrip('/'), uuid.uuid4().hex)
+    temporary_dir = files.temporary_sibling(export_dir)
     tf.saved_model.save(feature_module(network, size, channels), temporary_dir)
-    tf.io.gfile.rename(temporary_dir, export_dir)
+    files.move_folder(temporary_dir, export_dir)
     return export_dir

@@ -23,6 +23,7 @@ from library import best_snapshot
 from library import config as config_lib
 from library import distribution
 from library import estimator as estimator_lib
+from library import files
 from library import profiling
 from library import run_config
 from library import run_lock
@@ -169,7 +170,7 @@ def report_final(metrics, snapshot, config):
     if snapshot is not None:
         say('best snapshot: %s' % snapshot.describe())
     say('event files: %s (training) and %s (evaluation); view with: tensorboard --logdir %s' % (
-        config['model_dir'], best_snapshot.join(config['model_dir'], 'eval'),
+        config['model_dir'], files.join(config['model_dir'], 'eval'),
         config['model_dir']))
 
 
@@ -185,11 +186,8 @@ def total_train_steps(params, config):
 
 def remove_checkpoint_leftovers(model_dir):
     """Deletes the `<prefix>_temp` files a checkpoint write killed midway leaves (never read)."""
-    for leftover in tf.io.gfile.glob(best_snapshot.join(model_dir, 'model.ckpt-*_temp*')):
-        if tf.io.gfile.isdir(leftover):
-            tf.io.gfile.rmtree(leftover)
-        else:
-            tf.io.gfile.remove(leftover)
+    for leftover in tf.io.gfile.glob(files.join(model_dir, 'model.ckpt-*_temp*')):
+        files.remove(leftover)
 
 
 def run_training(config, recipe, loop, evaluate):

@@ -151,7 +151,7 @@ def test_results_markdown_has_machine_summary_and_every_module(tmp_path):
     assert '| scaffold train: 300 | classic: 200 | 1.50x | >= 1.30x | met |' in text
     assert '| scaffold train | 300 | 290-310 | 3 | 1.50x |' in text, 'side by side vs classic'
     assert '## torch_bench (1 s, 0 s of CPU)' in text and 'Skipped: torch is not installed.' in text
-    harness.write_atomically(str(tmp_path / 'RESULTS.md'), text)
+    harness.write_results(str(tmp_path / 'RESULTS.md'), text)
     assert (tmp_path / 'RESULTS.md').read_text() == text
     assert os.listdir(tmp_path) == ['RESULTS.md']
 

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from library import best_snapshot
+from library import files
 from library.best_snapshot import BestSnapshot
 from library.config import ConfigError
 
@@ -127,11 +128,11 @@ def test_never_deletes_files_it_did_not_create(tmp_path):
 def test_leftover_of_a_killed_copy_is_never_the_best_and_is_cleaned(tmp_path):
     model_dir, best_dir = str(tmp_path / 'run'), str(tmp_path / 'best')
     offer(BestSnapshot(best_dir, 'loss', 'min'), model_dir, 100, 0.5)
-    leftover = os.path.join(best_dir, best_snapshot.TEMPORARY_PREFIX + 'step-200-0123')
+    leftover = os.path.join(best_dir, files.TEMPORARY_PREFIX + 'step-200-0123')
     os.makedirs(leftover)
     with open(os.path.join(leftover, 'model.ckpt-200.index'), 'w') as stream:
         stream.write('half')
-    with open(os.path.join(best_dir, 'best.json' + best_snapshot.TEMPORARY_PREFIX + 'ab'),
+    with open(os.path.join(best_dir, 'best.json' + files.TEMPORARY_PREFIX + 'ab'),
               'w') as stream:
         stream.write('{"value": 0.0')
     restarted = BestSnapshot(best_dir, 'loss', 'min')
@@ -145,7 +146,7 @@ def test_kill_before_best_json_keeps_the_previous_best(tmp_path, monkeypatch):
 
     def killed(path, text):
         raise KeyboardInterrupt('killed while writing best.json')
-    monkeypatch.setattr(best_snapshot, 'write_atomically', killed)
+    monkeypatch.setattr(files, 'write_atomically', killed)
     with pytest.raises(KeyboardInterrupt):
         offer(BestSnapshot(best_dir, 'loss', 'min'), model_dir, 200, 0.1)
     monkeypatch.undo()

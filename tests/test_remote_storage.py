@@ -67,6 +67,14 @@ def test_train_snapshot_export_and_serve_on_ram_file_system(shapes_tfrecords):
     assert outputs['probabilities'].shape == (1, 3)
     np.testing.assert_allclose(outputs['probabilities'].numpy().sum(), 1.0, rtol=1e-5)
 
+    code, stdout = run_main(flags + ['--mode', 'export', '--checkpoint', 'best', '--export_hub_module',
+                                     'true', '--export_dir', remote + '/export_with_hub'])
+    assert code == 0, stdout
+    [hub_version] = tf.io.gfile.listdir(remote + '/export_with_hub/hub')
+    module = tf.saved_model.load(remote + '/export_with_hub/hub/' + hub_version.rstrip('/'))
+    assert module(tf.zeros([2, 24, 24, 3])).shape == (2, 8)  # cnn_filters [4, 8]: 8 features
+    assert not [name for name in tf.io.gfile.listdir(remote + '/export_with_hub/hub') if 'incomplete' in name]
+
 
 def test_file_systems_tensorflow_has_need_no_plugin():
     file_systems.ensure_file_systems({'model_dir': 'ram://run', 'train_files': 'gs://bucket/train-*.tfrecord',

@@ -14,6 +14,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from library import files
+
 SAMPLES_FOLDER = 'samples'
 
 
@@ -101,14 +103,6 @@ def encode_png(grid):
     return buffer.getvalue()
 
 
-def write_bytes_atomically(path, data):
-    """Writes `data` to `path` through a temporary name, so a kill leaves no partial file."""
-    temporary = '%s.tmp-%s' % (path, uuid.uuid4().hex)
-    with tf.io.gfile.GFile(temporary, 'wb') as stream:
-        stream.write(data)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
-
-
 def image_summary(tag, grid, png):
     """Returns a tf.compat.v1.Summary holding one encoded image."""
     image = tf.compat.v1.Summary.Image(height=grid.shape[0], width=grid.shape[1],
@@ -132,7 +126,7 @@ def write_grids(output_dir, global_step, named_images):
         grid = image_grid(images, rows)
         png = encode_png(grid)
         path = os.path.join(output_dir, '%s-step-%08d.png' % (name, global_step))
-        write_bytes_atomically(path, png)
+        files.write_atomically(path, png)
         writer.add_summary(image_summary(name, grid, png), global_step)
         paths.append(path)
     writer.close()
