@@ -52,7 +52,7 @@ def run(context):
             [(report['peak_rss'] - peak_without) / 2 ** 20 for report in cached]))
     notes = ['Peak RSS is the VmHWM of a fresh process; growth = median peak with the cache - '
              'median peak without it (%d run%s each). The prediction is '
-             '`project.input_fn.memory_cache_bytes`, which `cache: memory` checks against the '
+             '`library.data.cache.memory_cache_bytes`, which `cache: memory` checks against the '
              'available RAM before it starts. The training cache holds decoded images before '
              'the random crop (shorter side cache_image_size, 0 = image_size); the evaluation '
              'cache holds the finished float32 images. Without the cache the training shuffle buffer '
@@ -70,6 +70,8 @@ def probe_main(args):
 
     from library import config as config_lib
     from library import estimator as estimator_lib
+    from library.data import cache as cache_lib
+    from library.data import shards
     from project import input_fn as input_lib
     from project.models import get_model
 
@@ -80,8 +82,8 @@ def probe_main(args):
         '--random_seed', '0', '--prefetch_to_device', 'none'], prog='benchmarks.memory_bench')
     params = estimator_lib.make_params(config, get_model(config['model']))
     training = args.mode == 'train'
-    files = input_lib.matching_files(args.train_files, 'train_files')
-    predicted = input_lib.memory_cache_bytes(params, files, training)
+    files = shards.matching_files(args.train_files, 'train_files')
+    predicted = cache_lib.memory_cache_bytes(params, files, training)
     if training:
         dataset = input_lib.input_fn(tf.estimator.ModeKeys.TRAIN, params, epochs=2)
     else:

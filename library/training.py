@@ -21,22 +21,14 @@ import tensorflow as tf
 
 from library import best_snapshot
 from library import config as config_lib
+from library.checkpoints import current_step
+from library.data import diagnose
 from library import distribution
 from library import estimator as estimator_lib
 from library import files
 from library import profiling
 from library import run_config
 from library import run_lock
-
-
-def current_step(model_dir):
-    """Returns the global step of the latest checkpoint in `model_dir` (0 when there is none)."""
-    checkpoint = tf.train.latest_checkpoint(model_dir)
-    if checkpoint is None:
-        return 0
-    # Not tf.train.load_variable: on ram:// it takes a checkpoint prefix for a folder.
-    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint)
-    return int(reader.get_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP))
 
 
 def evaluation_metric_names(recipe, params):
@@ -143,17 +135,35 @@ def report_diverged(message, model_dir):
 WRITE_FAILURES = tuple(os.strerror(code) for code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT))
 
 
-def report_stop(error, model_dir):
+def is_input_failure(error):
+    """Whether `error` came out of the input pipeline (an iterator's next element)."""
+    text = getattr(error, 'message', '')
+    return isinstance(error, tf.errors.DataLossError) or 'IteratorGetNext' in text or 'input_fn: ' in text
+
+
+def input_failure_message(error, params):
+    """Returns the one line that names the record behind an input failure, or None."""
+    named = re.search(r'input_fn: (?!bad label)[^\]\n]*', getattr(error, 'message', ''))
+    if named:
+        return named.group(0).strip()
+    say('the input pipeline failed; examining %s to find the record' % ' and '.join(
+        params[key] for key in diagnose.INPUT_KEYS if params.get(key)))
+    return diagnose.input_problem(params)
+
+
+def report_stop(error, params):
     """Turns an error that stopped training into one line: exit code 1 for a NaN loss or a failed
-    write (disk full, file too large, quota), ConfigError for a corrupt input record naming its
-    file; re-raises anything else."""
+    write (disk full, file too large, quota), ConfigError naming the record for an input failure;
+    re-raises anything else."""
+    model_dir = params['model_dir']
     message = diverged_message(error)
     if message is not None:
         return report_diverged(message, model_dir)
     text = getattr(error, 'message', '')
-    input_problem = re.search(r'input_fn: [^\]\n]*', text)
-    if input_problem:
-        raise config_lib.ConfigError(input_problem.group(0).strip()) from None
+    if is_input_failure(error):
+        problem = input_failure_message(error, params)
+        if problem:
+            raise config_lib.ConfigError(problem) from None
     failed_writes = [line.strip() for line in text.splitlines()
                      if any(failure in line for failure in WRITE_FAILURES)]
     if not failed_writes:
@@ -229,7 +239,7 @@ def train_evaluate_loop(config, recipe):
             if stop_early(metrics, without_improvement, config):
                 break
     except (tf.estimator.NanLossDuringTrainingError, tf.errors.OpError) as error:
-        return report_stop(error, config['model_dir'])
+        return report_stop(error, params)
     if metrics is None:
         say('training already finished at step %d; evaluating the latest checkpoint' % step)
         metrics, _ = evaluate_and_snapshot(estimator, recipe.input_fn, params, snapshot)
@@ -308,7 +318,7 @@ def train_loop(config, recipe):
         estimator_lib.save_config(config)
         step = train_until(estimator, recipe.input_fn, params, step, total)
     except (tf.estimator.NanLossDuringTrainingError, tf.errors.OpError) as error:
-        return report_stop(error, config['model_dir'])
+        return report_stop(error, params)
     say('trained to step %d; checkpoints and event files in %s' % (step, config['model_dir']))
     return 0
 
@@ -321,7 +331,7 @@ def evaluate(args, config, recipe):
     try:
         metrics = evaluate_checkpoint(estimator, recipe.input_fn, params, checkpoint, name=name)
     except tf.errors.OpError as error:
-        return report_stop(error, config['model_dir'])
+        return report_stop(error, params)
     say('evaluation of %s: %s' % (checkpoint, format_metrics(metrics)))
     if args.checkpoint == 'best':
         record = best_snapshot.read_record(run_config.best_model_dir(config))

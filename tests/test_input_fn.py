@@ -1,6 +1,8 @@
-"""project/input_fn.py: shapes, ranges, determinism, old keys, formats, cache, corrupt data, sharding."""
+"""project/input_fn.py on library/data/: shapes, ranges, determinism, old keys, formats, cache, corrupt data,
+sharding."""
 import io
 import os
+import re
 
 import numpy as np
 import pytest
@@ -12,6 +14,9 @@ from library import config as config_lib
 from library import input_benchmark
 from library import tfrecord_schema as schema
 from library.config import ConfigError
+from library.data import cache as cache_lib
+from library.data import decode
+from library.data import diagnose
 from project import input_fn as input_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -214,8 +219,8 @@ def test_reduced_dct_decoding_takes_the_window_in_scaled_coordinates():
     pattern = np.kron(random_image(rng, 16, 16), np.ones((16, 16, 1), np.uint8))
     encoded = tf.constant(encode(pattern, 'JPEG'))
     window = tf.constant([40, 72, 160, 128])
-    assert int(input_lib.dct_ratio_index(window, SIZE)) == 3
-    reduced = input_lib.decode_jpeg_window(encoded, window, 3, SIZE)
+    assert int(decode.dct_ratio_index(window, SIZE)) == 3
+    reduced = decode.decode_jpeg_window(encoded, window, 3, SIZE)
     assert reduced.shape == (20, 16, 3)
     full = tf.io.decode_jpeg(encoded)[40:200, 72:200]
     expected = tf.image.resize(full, [20, 16], method='area')
@@ -240,7 +245,7 @@ def test_memory_cache_trains_and_refuses_when_ram_is_short(mixed_records, monkey
     params = make_params(mixed_records, cache='memory')
     images, labels = collect(input_lib.input_fn(TRAIN, params, epochs=2))
     assert images.shape == (24, SIZE, SIZE, 3) and sorted(labels) == sorted(list(range(12)) * 2)
-    monkeypatch.setattr(input_lib, 'available_memory_bytes', lambda: 1000)
+    monkeypatch.setattr(cache_lib, 'available_memory_bytes', lambda: 1000)
     with pytest.raises(ConfigError, match='cache: memory needs about .* set cache to a directory'):
         input_lib.input_fn(TRAIN, params)
 
@@ -263,13 +268,22 @@ def corrupt_records(tmp_path_factory):
     return folder
 
 
-def test_corrupt_record_fails_naming_the_file(corrupt_records):
+def test_corrupt_record_fails_and_the_diagnosis_names_the_record(corrupt_records):
     params = make_params(str(corrupt_records / 'bad-00000-of-00002.tfrecord'))
-    with pytest.raises(tf.errors.InvalidArgumentError, match='bad-00000-of-00002.tfrecord.*skip_corrupt'):
+    with pytest.raises(tf.errors.InvalidArgumentError):
         collect(input_lib.input_fn(EVAL, params))
+    assert diagnose.first_problem(params, 'eval_files') == (
+        'input_fn: record 3 of %s: the image cannot be decoded (the warning logged above says why); '
+        'set skip_corrupt: true to skip such records' % params['eval_files'])
     params = make_params(str(corrupt_records / 'bad-00001-of-00002.tfrecord'))
-    with pytest.raises(tf.errors.InvalidArgumentError, match='bad-00001-of-00002.tfrecord: the shard is truncated'):
+    with pytest.raises(tf.errors.DataLossError):
         collect(input_lib.input_fn(EVAL, params))
+    assert re.match(r'input_fn: record 2 of \S+bad-00001-of-00002.tfrecord: the shard is truncated',
+                    diagnose.first_problem(params, 'eval_files'))
+
+
+def test_the_diagnosis_of_clean_data_finds_nothing(mixed_records):
+    assert diagnose.input_problem(make_params(mixed_records)) is None
 
 
 def test_skip_corrupt_skips_and_counts(corrupt_records, capfd):
@@ -281,10 +295,12 @@ def test_skip_corrupt_skips_and_counts(corrupt_records, capfd):
     assert 'not a JPEG, PNG, GIF or BMP image' in err and 'the shard is truncated' in err
 
 
-def test_label_outside_num_classes_is_reported(mixed_records):
+def test_label_outside_num_classes_fails_the_batch_and_is_named(mixed_records):
     params = make_params(mixed_records, num_classes=5)
-    with pytest.raises(tf.errors.InvalidArgumentError, match='label .* outside 0..4'):
+    with pytest.raises(tf.errors.InvalidArgumentError, match='input_fn: bad label'):
         collect(input_lib.input_fn(EVAL, params))
+    assert re.match(r'input_fn: record 5 of \S+mixed-00000-of-00002.tfrecord: label 5 outside 0..4 '
+                    r'\(num_classes 5\)', diagnose.first_problem(params, 'eval_files'))
 
 
 def test_synthetic_mode_feeds_random_tensors_of_the_real_shapes():
