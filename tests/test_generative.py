@@ -9,13 +9,13 @@ from PIL import Image
 
 from library import config as config_lib
 from library.config import ConfigError
-from project import gan_augment
-from project import gan_model
-from project import gan_nets
+from library.generative import augment
+from library.generative import gan
 from library.generative import images as generative_images
-from project import sliced_wasserstein
+from library.generative import losses
+from library.generative import sliced_wasserstein
 from project import model_fn as project_model_fn
-from project.models import vae
+from project.models import conv_nets
 from project.models import wgan_gp
 
 IMAGE_SIZE = 16
@@ -147,8 +147,8 @@ def test_label_projection_changes_the_score_but_not_the_class_logits():
         images = project_model_fn.unit_range(tf.constant(blob_images(BATCH)[0]))
 
         def outputs(labels):
-            return gan_nets.conv_encoder(images, tf.constant(labels), params, False, 1 + CLASSES, 'batch',
-                                         'discriminator', gan_nets.gan_initializer(), label_projection=True)
+            return conv_nets.conv_encoder(images, tf.constant(labels), params, False, 1 + CLASSES, 'batch',
+                                         'discriminator', conv_nets.gan_initializer(), label_projection=True)
         first, second = outputs([0] * BATCH), outputs([1] * BATCH)
         with tf.compat.v1.Session() as session:
             session.run(tf.compat.v1.global_variables_initializer())
@@ -159,11 +159,11 @@ def test_label_projection_changes_the_score_but_not_the_class_logits():
 
 def test_class_loss_leaves_out_unlabelled_examples():
     logits = tf.constant([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [5.0, 0.0, 0.0]])
-    loss, accuracy = gan_model.class_loss_and_accuracy(logits, tf.constant([0, 2, -1]))
+    loss, accuracy = gan.class_loss_and_accuracy(logits, tf.constant([0, 2, -1]))
     expected = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=[0, 2], logits=logits[:2])
     np.testing.assert_allclose(loss.numpy(), tf.reduce_mean(expected).numpy(), rtol=1e-6)
     assert accuracy.numpy() == 0.5
-    none_labelled = gan_model.class_loss_and_accuracy(logits, tf.constant([-1, -1, -1]))
+    none_labelled = gan.class_loss_and_accuracy(logits, tf.constant([-1, -1, -1]))
     assert [value.numpy() for value in none_labelled] == [0.0, 0.0]
 
 
@@ -171,8 +171,8 @@ def test_class_accuracy_ignores_the_generated_class_when_told_the_real_classes()
     # Three real classes and a fourth, "generated", that has the largest logit in both rows.
     logits = tf.constant([[2.0, 0.0, 0.0, 9.0], [0.0, 1.0, 3.0, 9.0]])
     labels = tf.constant([0, 1])
-    assert gan_model.class_loss_and_accuracy(logits, labels)[1].numpy() == 0.0
-    assert gan_model.class_loss_and_accuracy(logits, labels, classes=3)[1].numpy() == 0.5
+    assert gan.class_loss_and_accuracy(logits, labels)[1].numpy() == 0.0
+    assert gan.class_loss_and_accuracy(logits, labels, classes=3)[1].numpy() == 0.5
 
 
 def test_sample_grids_decode_the_same_latents_at_every_evaluation(tmp_path):
@@ -210,9 +210,9 @@ def test_image_grid_is_row_major():
 
 
 def gradient_penalty_value(critic, real, fake, epsilon=None):
-    """Runs wgan_gp.gradient_penalty in a graph (it uses tf.gradients, as in the model_fn)."""
+    """Runs losses.gradient_penalty in a graph (it uses tf.gradients, as in the model_fn)."""
     with tf.Graph().as_default():
-        penalty = wgan_gp.gradient_penalty(
+        penalty = losses.gradient_penalty(
             critic, tf.constant(real), tf.constant(fake),
             None if epsilon is None else tf.constant(epsilon))
         with tf.compat.v1.Session() as session:
@@ -248,8 +248,8 @@ def trained_variables_by_step(params, steps):
         spec = project_model_fn.model_fn({'image': tf.constant(images)}, tf.constant(labels),
                                          tf.estimator.ModeKeys.TRAIN, params)
         trainable = tf.compat.v1.trainable_variables()
-        critic = gan_nets.scope_variables(wgan_gp.CRITIC_SCOPE)
-        generator = gan_nets.scope_variables('generator')
+        critic = gan.scope_variables(wgan_gp.CRITIC_SCOPE)
+        generator = gan.scope_variables('generator')
         facts = {'trainable': {v.name for v in trainable}, 'critic': {v.name for v in critic},
                  'generator': {v.name for v in generator}}
         values = []
@@ -308,7 +308,7 @@ def test_generator_updates_runs_that_many_generator_updates_per_step(tmp_path):
 
 def test_differentiable_augmentation_moves_and_masks_images_and_passes_gradients():
     images = tf.constant(np.arange(2 * 16 * 16 * 3, dtype=np.float32).reshape(2, 16, 16, 3) / 1536.0 + 0.1)
-    shifted = gan_augment.translation(images).numpy()
+    shifted = augment.translation(images).numpy()
     shift = 2  # round(16 * TRANSLATION_RATIO)
     for image, original in zip(shifted, images.numpy()):
         matches = [(dy, dx) for dy in range(-shift, shift + 1) for dx in range(-shift, shift + 1)
@@ -316,7 +316,7 @@ def test_differentiable_augmentation_moves_and_masks_images_and_passes_gradients
                                      original[max(0, dy):16 + min(0, dy), max(0, dx):16 + min(0, dx)])]
         assert len(matches) == 1
         assert np.count_nonzero(image == 0) == 3 * (16 * 16 - (16 - abs(matches[0][0])) * (16 - abs(matches[0][1])))
-    for image in gan_augment.cutout(tf.tile(images, [8, 1, 1, 1])).numpy():
+    for image in augment.cutout(tf.tile(images, [8, 1, 1, 1])).numpy():
         rows, columns = np.nonzero(image[..., 0] == 0)
         height, width = rows.max() - rows.min() + 1, columns.max() - columns.min() + 1
         assert np.all(image[rows.min():rows.max() + 1, columns.min():columns.max() + 1] == 0)
@@ -325,12 +325,12 @@ def test_differentiable_augmentation_moves_and_masks_images_and_passes_gradients
             width == 8 or columns.min() == 0 or columns.max() == 15)
     with tf.GradientTape() as tape:
         tape.watch(images)
-        augmented = gan_augment.augment(images, ['color', 'translation', 'cutout'])
+        augmented = augment.augment(images, ['color', 'translation', 'cutout'])
         total = tf.reduce_sum(augmented)
     gradient = tape.gradient(total, images)
     assert augmented.shape == images.shape and np.any(gradient.numpy() != 0)
     with pytest.raises(ConfigError, match="gan_augment: expected a list of color/translation/cutout, got \\['flip'\\]"):
-        gan_augment.augment(images, ['flip'])
+        augment.augment(images, ['flip'])
 
 
 def swd_of_batches(batches, size=16):
@@ -417,7 +417,7 @@ def test_swd_tells_blurred_images_from_sharp_ones():
 def test_vae_kl_matches_closed_form():
     mean = tf.constant([[1.0, 0.0], [0.0, 0.0], [0.5, -2.0]])
     log_variance = tf.constant([[0.0, 0.0], [math.log(2.0), 0.0], [0.0, math.log(0.5)]])
-    kl = vae.gaussian_kl(mean, log_variance).numpy()
+    kl = losses.gaussian_kl(mean, log_variance).numpy()
     expected = [0.5,
                 0.5 * (2.0 - 1.0 - math.log(2.0)),
                 0.5 * 0.25 + 0.5 * (0.5 + 4.0 - 1.0 - math.log(0.5))]

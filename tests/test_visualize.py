@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import run
 from library import config as config_lib
-from project import visualize
+from library import visualize
 from project.models import cnn, resnet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

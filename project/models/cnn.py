@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from library.config import ConfigError
 from library.recipe import ModelSpec
-from project import classifier_head
+from library import classifier_head
 
 
 class SmallConvNet(tf.keras.layers.Layer):

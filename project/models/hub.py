@@ -10,7 +10,7 @@ import tensorflow_hub as hub
 
 from library.config import ConfigError
 from library.recipe import ModelSpec
-from project import classifier_head
+from library import classifier_head
 
 
 def declared_image_size(module):

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from library.config import ConfigError
 from library.recipe import ModelSpec
-from project import classifier_head
+from library import classifier_head
 
 IMAGENET_LAYOUTS = {18: ('basic', [2, 2, 2, 2]), 34: ('basic', [3, 4, 6, 3]),
                     50: ('bottleneck', [3, 4, 6, 3]), 101: ('bottleneck', [3, 4, 23, 3]),

@@ -1,27 +1,27 @@
-"""Convolutional networks shared by the generative models.
+"""The convolutional networks of the generative models: what a GAN or autoencoder user edits.
 
 `generator` maps latent vectors to images (the DCGAN/WGAN-GP generator and the
 autoencoder/VAE decoder); `conv_encoder` maps images to vectors (the DCGAN
-discriminator, the WGAN-GP critic and the autoencoder/VAE encoder). Both build
-their variables under one named variable scope with AUTO_REUSE, so calling a
-network twice (real and fake images) shares its weights, and a scope name
-('generator', 'critic', ...) selects exactly one network's variables.
-The GANs pass gan_initializer() (N(0, 0.02), as in the DCGAN paper); the
-autoencoders keep the layers' default Glorot initialisation.
+discriminator, the WGAN-GP critic, the separate classifier and the
+autoencoder/VAE encoder). Both build their variables under one named variable
+scope with AUTO_REUSE, so calling a network twice (real and fake images)
+shares its weights, and a scope name selects exactly one network's variables.
+The GANs start every kernel from N(0, 0.02), as in the DCGAN paper; the
+autoencoders keep the layers' default Glorot initialisation. How the networks
+are trained is library/generative/.
 """
 import tensorflow as tf
 
 from library.config import ConfigError
+from library.generative import gan
+from library.generative import layers
 
-NORMALIZATIONS = ('batch', 'layer', 'none')
 KERNEL_SIZE = 4
 LEAKY_RELU_ALPHA = 0.2
 SMALLEST_FEATURE_MAP = 4
 WEIGHT_STDDEV = 0.02
-# Batch norm's moving averages serve sample grids, evaluation and export (training uses batch
-# statistics); 0.9 follows a generator started from N(0, 0.02) within tens of steps, where the
-# default 0.99 leaves its grids flat grey far longer.
-BATCH_NORM_MOMENTUM = 0.9
+ENCODER_SCOPE = 'encoder'
+DECODER_SCOPE = 'decoder'
 
 
 def upsampling_plan(image_size):
@@ -45,33 +45,6 @@ def gan_initializer():
     return tf.compat.v1.random_normal_initializer(stddev=WEIGHT_STDDEV)
 
 
-def label_one_hot(labels, params):
-    """Returns one-hot float labels [batch, num_classes]; label -1 gives all zeros."""
-    return tf.one_hot(tf.cast(labels, tf.int32), params['num_classes'], dtype=tf.float32)
-
-
-def layer_norm(inputs, name):
-    """Layer normalization over height, width and channels of each example."""
-    with tf.compat.v1.variable_scope(name):
-        channels = inputs.shape[-1]
-        gamma = tf.compat.v1.get_variable('gamma', [channels], initializer=tf.ones_initializer())
-        beta = tf.compat.v1.get_variable('beta', [channels], initializer=tf.zeros_initializer())
-        mean, variance = tf.nn.moments(inputs, axes=[1, 2, 3], keepdims=True)
-        return (inputs - mean) * tf.math.rsqrt(variance + 1e-5) * gamma + beta
-
-
-def normalize(inputs, normalization, training, name):
-    """Applies batch norm, layer norm or nothing (`normalization` in NORMALIZATIONS)."""
-    if normalization == 'batch':
-        return tf.compat.v1.layers.batch_normalization(
-            inputs, momentum=BATCH_NORM_MOMENTUM, training=training, name=name)
-    if normalization == 'layer':
-        return layer_norm(inputs, name)
-    if normalization == 'none':
-        return inputs
-    raise ValueError('normalization must be one of %s, got %r' % (NORMALIZATIONS, normalization))
-
-
 def generator(latents, labels, params, training, scope='generator', kernel_initializer=None):
     """Returns images in [-1, 1] of shape [batch, image_size, image_size, channels].
 
@@ -84,18 +57,18 @@ def generator(latents, labels, params, training, scope='generator', kernel_initi
     filters = params['gan_filters'] * 2 ** (doublings - 1)
     with tf.compat.v1.variable_scope(scope, reuse=tf.compat.v1.AUTO_REUSE):
         inputs = latents if labels is None else tf.concat(
-            [latents, label_one_hot(labels, params)], axis=1)
+            [latents, layers.label_one_hot(labels, params)], axis=1)
         net = tf.compat.v1.layers.dense(inputs, start_size * start_size * filters,
                                         use_bias=False, kernel_initializer=kernel_initializer,
                                         name='project')
         net = tf.reshape(net, [-1, start_size, start_size, filters])
-        net = tf.nn.relu(normalize(net, 'batch', training, 'project_bn'))
+        net = tf.nn.relu(layers.normalize(net, 'batch', training, 'project_bn'))
         for index in range(doublings - 1):
             filters //= 2
             net = tf.compat.v1.layers.conv2d_transpose(
                 net, filters, KERNEL_SIZE, strides=2, padding='same', use_bias=False,
                 kernel_initializer=kernel_initializer, name='deconv%d' % index)
-            net = tf.nn.relu(normalize(net, 'batch', training, 'deconv%d_bn' % index))
+            net = tf.nn.relu(layers.normalize(net, 'batch', training, 'deconv%d_bn' % index))
         net = tf.compat.v1.layers.conv2d_transpose(
             net, params['channels'], KERNEL_SIZE, strides=2, padding='same',
             kernel_initializer=kernel_initializer, name='to_image')
@@ -125,14 +98,14 @@ def conv_encoder(images, labels, params, training, outputs, normalization, scope
     with tf.compat.v1.variable_scope(scope, reuse=tf.compat.v1.AUTO_REUSE):
         net = images
         if labels is not None and not label_projection:
-            one_hot = label_one_hot(labels, params)[:, tf.newaxis, tf.newaxis, :]
+            one_hot = layers.label_one_hot(labels, params)[:, tf.newaxis, tf.newaxis, :]
             net = tf.concat([net, one_hot * tf.ones_like(images[..., :1])], axis=3)
         for index in range(doublings):
             net = tf.compat.v1.layers.conv2d(
                 net, filters, KERNEL_SIZE, strides=2, padding='same',
                 kernel_initializer=kernel_initializer, name='conv%d' % index)
             if index > 0:
-                net = normalize(net, normalization, training, 'conv%d_norm' % index)
+                net = layers.normalize(net, normalization, training, 'conv%d_norm' % index)
             net = tf.maximum(net, LEAKY_RELU_ALPHA * net)
             filters *= 2
         net = tf.reduce_max(net, axis=[1, 2]) if global_max_pool else tf.compat.v1.layers.flatten(net)
@@ -142,11 +115,34 @@ def conv_encoder(images, labels, params, training, outputs, normalization, scope
             return output
         embedding = tf.compat.v1.get_variable('label_projection', [params['num_classes'], net.shape[-1]],
                                               initializer=kernel_initializer)
-        projection = tf.reduce_sum(tf.matmul(label_one_hot(labels, params), embedding) * net, axis=1,
-                                   keepdims=True)
+        class_embedding = tf.matmul(layers.label_one_hot(labels, params), embedding)
+        projection = tf.reduce_sum(class_embedding * net, axis=1, keepdims=True)
         return tf.concat([output[:, :1] + projection, output[:, 1:]], axis=1)
 
 
-def scope_variables(scope):
-    """Returns the trainable variables under variable scope `scope`."""
-    return tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES, scope + '/')
+def gan_networks(discriminator_scope, normalization):
+    """Returns the GanNetworks of a GAN whose discriminator normalises with `normalization`."""
+    def generate(latents, labels, params, training):
+        return generator(latents, labels, params, training, gan.GENERATOR_SCOPE, gan_initializer())
+
+    def discriminate(images, labels, params, training, outputs, label_projection):
+        return conv_encoder(images, labels, params, training, outputs, normalization,
+                            discriminator_scope, gan_initializer(), label_projection=label_projection)
+
+    def classify(images, params, training, outputs):
+        """Layer norm classifies a batch of generated images alone as it would among real ones;
+        global max pooling learns shapes at random positions fast."""
+        return conv_encoder(images, None, params, training, outputs, 'layer', gan.CLASSIFIER_SCOPE,
+                            global_max_pool=True)
+    return gan.GanNetworks(generate, discriminate, classify, discriminator_scope,
+                           batch_normalized=normalization == 'batch')
+
+
+def encoder(images, labels, params, training, outputs):
+    """The autoencoders' encoder: conv_encoder with batch norm."""
+    return conv_encoder(images, labels, params, training, outputs, 'batch', ENCODER_SCOPE)
+
+
+def decoder(latents, labels, params, training):
+    """The autoencoders' decoder: the generator network."""
+    return generator(latents, labels, params, training, DECODER_SCOPE)

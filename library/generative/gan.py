@@ -1,5 +1,13 @@
 """The model_fn shared by the GANs (dcgan, wgan_gp) and their two-optimizer train op.
 
+The model module hands over its networks (GanNetworks) and its losses
+(library/generative/losses.py); everything else is here. Evaluation reports,
+on held-out real images and as many generated ones, the losses' metric terms
+and the multi-scale sliced Wasserstein distance swd with its levels swd_<N>px
+(library/generative/sliced_wasserstein.py), and writes sample grids. The
+GAN's own losses judge each checkpoint with its own discriminator, so they
+are not comparable across a run; swd is.
+
 How one Estimator step trains a GAN (and what the global step counts):
 every step reads one batch of real images and makes ONE discriminator
 (critic) update on it. On every `discriminator_steps`-th step (global step
@@ -19,9 +27,8 @@ the discriminator's last dense layer also outputs num_classes class logits
 (same trunk), and the label enters the discriminator's score by projection
 (Miyato & Koyama, 2018: a learned per-class embedding dotted with the final
 features) instead of as input maps: with the label among its inputs the
-classifier reads the class off those maps (class accuracy 1 on generated
-images that look alike in every class row of the demo), which leaves the
-generator no class signal. The discriminator loss adds weight * the softmax cross-entropy of
+classifier reads the class off those maps, which leaves the generator no
+class signal (docs/gan_experiments.md). The discriminator loss adds weight * the softmax cross-entropy of
 the class logits of REAL images against their labels, the generator loss adds
 weight * the cross-entropy of the class logits of GENERATED images against the
 labels they were generated for, so the generator is pushed to draw images the
@@ -33,30 +40,57 @@ class a sample was generated for; with a "generated" class, see below, which
 real class it finds the sample most like).
 
 With the hyperparameter `separate_classifier` the class logits come instead from
-a classifier network of its own (scope CLASSIFIER_SCOPE, layer norm, so a batch
-of generated images alone is classified as it would be among real ones) that
-sees the same augmented images but shares no variables with the
+a classifier network of its own (GanNetworks.classifier, scope CLASSIFIER_SCOPE)
+that sees the same augmented images but shares no variables with the
 discriminator: it is trained on the real images' class loss only, with an
-optimizer of its own at `classifier_learning_rate` (same schedule), and pools its
-last feature maps globally (max), so its features are not bent by the real/fake
-task and it learns the shapes early enough to guide the generator (a shape
-classifier learns slowly at the GAN's rate). With `classifier_rejects_fakes` it
+optimizer of its own at `classifier_learning_rate` (same schedule), so its
+features are not bent by the real/fake task and it learns the shapes early
+enough to guide the generator. With `classifier_rejects_fakes` it
 has one more class, "generated", learnt from the generated images of each step
 (Salimans et al., 2016, K+1 classes), so the generator cannot satisfy it with
 images that only this classifier mistakes for a class.
 """
+import dataclasses
+from typing import Callable
+
 import tensorflow as tf
 
-from project import gan_augment
-from project import gan_nets
+from library import optimization
+from library.generative import augment
 from library.generative import images as generative_images
+from library.generative import sliced_wasserstein
 from library.generative import spec as generative_spec
-from project import optimization
-from project import sliced_wasserstein
 
 GENERATOR_SCOPE = 'generator'
 CLASSIFIER_SCOPE = 'classifier'
 SUMMARY_IMAGES = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class GanNetworks:
+    """The networks of a GAN, which the model module builds (project/models/).
+
+    generator: (latents, labels or None, params, training) -> images in [-1, 1],
+        its variables under GENERATOR_SCOPE.
+    discriminator: (images, labels or None, params, training, outputs, label_projection)
+        -> [batch, outputs]: the score (a logit or unbounded critic score), then any
+        class logits; its variables under `discriminator_scope`. With
+        label_projection the label enters the score alone, by projection.
+    classifier: (images, params, training, outputs) -> [batch, outputs] class logits
+        of the separate classifier, its variables under CLASSIFIER_SCOPE.
+    discriminator_scope: the variable scope of the discriminator.
+    batch_normalized: the discriminator normalises over the batch (batch norm).
+    """
+    generator: Callable
+    discriminator: Callable
+    classifier: Callable
+    discriminator_scope: str
+    batch_normalized: bool
+
+
+def scope_variables(scope):
+    """Returns the trainable variables under variable scope `scope`."""
+    return tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES, scope + '/')
 
 
 def new_update_ops(build):
@@ -103,13 +137,13 @@ def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator
     global_step = tf.compat.v1.train.get_or_create_global_step()
     rate = optimization.learning_rate(params)
     discriminator_update = optimization.minimize(
-        discriminator_loss, gan_nets.scope_variables(discriminator_scope),
+        discriminator_loss, scope_variables(discriminator_scope),
         optimization.make_optimizer(params, rate), params,
         update_ops=discriminator_update_ops, increment_global_step=False)
     if classifier_loss is not None:
         classifier_rate = optimization.learning_rate(params, base_rate=params['classifier_learning_rate'])
         discriminator_update = tf.group(discriminator_update, optimization.minimize(
-            classifier_loss, gan_nets.scope_variables(CLASSIFIER_SCOPE),
+            classifier_loss, scope_variables(CLASSIFIER_SCOPE),
             optimization.make_optimizer(params, classifier_rate), params,
             increment_global_step=False))
     generator_rate = optimization.learning_rate(params, base_rate=params['generator_learning_rate'])
@@ -121,7 +155,7 @@ def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator
             with tf.control_dependencies([update]):
                 generator_loss, update_ops = new_update_ops(generator_loss_fn)
                 update = optimization.minimize(
-                    generator_loss, gan_nets.scope_variables(GENERATOR_SCOPE), generator_optimizer,
+                    generator_loss, scope_variables(GENERATOR_SCOPE), generator_optimizer,
                     params, update_ops=[op for op in update_ops if op.name.startswith(GENERATOR_SCOPE)],
                     increment_global_step=False)
         with tf.control_dependencies([update]):
@@ -138,22 +172,18 @@ def gan_train_op(params, discriminator_loss, discriminator_update_ops, generator
         return tf.compat.v1.assign_add(global_step, 1).op
 
 
-def gan_model_fn(features, labels, mode, params, discriminator_scope, normalization,
-                 discriminator_losses, generator_loss, discriminator_steps):
-    """Returns the EstimatorSpec of a GAN.
+def gan_model_fn(features, labels, mode, params, networks, discriminator_losses, generator_loss,
+                 discriminator_steps):
+    """Returns the EstimatorSpec of a GAN whose `networks` are a GanNetworks.
 
-    discriminator_losses(discriminate, real, fake, real_scores, fake_scores) returns
-    (discriminator loss, {metric name: scalar}) and must include the loss itself;
-    generator_loss(fake_scores) returns the generator's loss. The discriminator's
-    output is a logit or unbounded critic score (no sigmoid). The auxiliary
-    classifier's terms (module docstring) are added here, outside those two.
+    discriminator_losses and generator_loss are as in library/generative/losses.py.
+    The auxiliary classifier's terms (module docstring) are added here, outside those two.
     """
     generative_spec.check_params(params)
     training = mode == tf.estimator.ModeKeys.TRAIN
 
     def generate(latents, condition, is_training=False):
-        return gan_nets.generator(latents, condition, params, is_training, GENERATOR_SCOPE,
-                                  gan_nets.gan_initializer())
+        return networks.generator(latents, condition, params, is_training)
 
     if mode == tf.estimator.ModeKeys.PREDICT:
         return generative_spec.predict_spec(features, params, generate)
@@ -165,14 +195,13 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
     rejects_fakes = separate_classifier and params['classifier_rejects_fakes']
 
     def augmented(images):
-        return gan_augment.augment(images, params['gan_augment']) if training else images
+        return augment.augment(images, params['gan_augment']) if training else images
 
     def discriminator_network(images, image_labels):
         """Returns the score, then the class logits when they share the discriminator's trunk."""
-        return gan_nets.conv_encoder(
+        return networks.discriminator(
             images, image_labels, params, training, 1 + (0 if separate_classifier else class_outputs),
-            normalization, discriminator_scope, gan_nets.gan_initializer(),
-            label_projection=bool(class_outputs))
+            bool(class_outputs))
 
     def discriminate_outputs(images, image_labels=condition):
         """Returns [batch, 1 + class_outputs]: the score, then any class logits."""
@@ -180,9 +209,8 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         outputs = discriminator_network(images, image_labels)
         if not separate_classifier:
             return outputs
-        class_logits = gan_nets.conv_encoder(images, None, params, training,
-                                             class_outputs + int(rejects_fakes), 'layer',
-                                             CLASSIFIER_SCOPE, global_max_pool=True)
+        class_logits = networks.classifier(images, params, training,
+                                           class_outputs + int(rejects_fakes))
         return tf.concat([outputs, class_logits], axis=1)
 
     def discriminate(images, image_labels=condition):
@@ -199,7 +227,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
         the generator update, which uses only the fake scores, does not depend on
         the real images' call.
         """
-        if normalization != 'batch':
+        if not networks.batch_normalized:
             return discriminate_outputs(real_images), discriminate_outputs(fake_images)
         both_labels = None if condition is None else tf.concat([condition] * 2, axis=0)
         outputs = discriminate_outputs(tf.concat([real_images, fake_images], axis=0), both_labels)
@@ -248,7 +276,7 @@ def gan_model_fn(features, labels, mode, params, discriminator_scope, normalizat
             classifier_loss += classifier_weight * class_loss_and_accuracy(
                 fake_outputs[:, 1:], generated_class)[0]
         train_op = gan_train_op(params, loss, discriminator_update_ops,
-                                generator_loss_after_update, discriminator_scope,
+                                generator_loss_after_update, networks.discriminator_scope,
                                 discriminator_steps, classifier_loss)
         return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
 

@@ -1,25 +1,22 @@
 """The model_fn shared by the autoencoder and the VAE: encoder, decoder, reconstruction.
 
-The encoder is the discriminator-style network of project/gan_nets.py (with
-batch norm), the decoder the generator network. Evaluation writes, besides
+The model module hands over its encoder and decoder networks (project/models/)
+and how the encoder output becomes a latent code. Evaluation writes, besides
 the sample grid and interpolation of decoded fixed latent vectors, a
 'reconstructions' grid: the first evaluation images above their
 reconstructions. The VAE's evaluation also compares images decoded from
 latent vectors of its prior with the held-out ones: swd and swd_<N>px, the
 multi-scale sliced Wasserstein distance the GANs report
-(project/sliced_wasserstein.py), which the reconstruction error cannot tell.
+(library/generative/sliced_wasserstein.py), which the reconstruction error cannot tell.
 """
 import tensorflow as tf
 
+from library import optimization
 from library.config import ConfigError
-from project import gan_nets
 from library.generative import images as generative_images
+from library.generative import sliced_wasserstein
 from library.generative import spec as generative_spec
-from project import optimization
-from project import sliced_wasserstein
 
-ENCODER_SCOPE = 'encoder'
-DECODER_SCOPE = 'decoder'
 RECONSTRUCTION_LOSSES = {
     'mse': lambda images, reconstructions: tf.square(reconstructions - images),
     'l1': lambda images, reconstructions: tf.abs(reconstructions - images),
@@ -36,10 +33,13 @@ def pixel_losses(images, reconstructions, params):
     return RECONSTRUCTION_LOSSES[kind](images, reconstructions)
 
 
-def autoencoding_model_fn(features, labels, mode, params, encoder_outputs, latent_code):
+def autoencoding_model_fn(features, labels, mode, params, encoder, decoder, encoder_outputs,
+                          latent_code):
     """Returns the EstimatorSpec of an autoencoder (variational when latent_code gives a KL).
 
-    The encoder emits `encoder_outputs` numbers per image; latent_code(encoded,
+    encoder(images, labels or None, params, training, outputs) -> [batch, outputs] and
+    decoder(latents, labels or None, params, training) -> images in [-1, 1] are the
+    networks. The encoder emits `encoder_outputs` numbers per image; latent_code(encoded,
     training) returns (latent vectors, KL divergence per image or None). Without
     a KL the loss is reconstruction_error, the mean per-pixel loss; with one it
     is the negative ELBO with a beta-weighted KL: per-image summed pixel loss
@@ -49,15 +49,14 @@ def autoencoding_model_fn(features, labels, mode, params, encoder_outputs, laten
     training = mode == tf.estimator.ModeKeys.TRAIN
 
     def decode(latents, condition, is_training=False):
-        return gan_nets.generator(latents, condition, params, is_training, DECODER_SCOPE)
+        return decoder(latents, condition, params, is_training)
 
     if mode == tf.estimator.ModeKeys.PREDICT:
         return generative_spec.predict_spec(features, params, decode)
 
     condition = generative_spec.conditioning(labels, params)
     images = features['image']
-    encoded = gan_nets.conv_encoder(images, condition, params, training, encoder_outputs,
-                                    'batch', ENCODER_SCOPE)
+    encoded = encoder(images, condition, params, training, encoder_outputs)
     latents, kl = latent_code(encoded, training)
     reconstructions = decode(latents, condition, training)
     losses = pixel_losses(images, reconstructions, params)

@@ -8,8 +8,8 @@ the predictions.
 import tensorflow as tf
 
 from library import distribution
-from project import optimization
-from project import visualize
+from library import optimization
+from library import visualize
 
 IMAGE_SUMMARIES = 3
 HISTOGRAM_STEPS_FACTOR = 10
