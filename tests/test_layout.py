@@ -1,9 +1,13 @@
-"""The shape the scaffold promises: library/ never imports project/, and no import cycles."""
+"""The shape the scaffold promises: project/ a recipe small enough to read in one sitting, library/ never
+importing it, and no import cycles."""
 import ast
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ('library', 'project')
+PROJECT_MAX_LINES = 1000  # the whole recipe
+PROJECT_FILE_MAX_LINES = 300
+LIBRARY_FILE_MAX_LINES = 400
 
 
 def module_files():
@@ -77,3 +81,17 @@ def test_no_import_cycles():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({'a': {'b'}, 'b': {'c'}, 'c': {'a'}}) == ['a', 'b', 'c', 'a']
     assert find_cycle({'a': {'b'}, 'b': set()}) is None
+
+
+def line_count(path):
+    with open(path, encoding='utf-8') as stream:
+        return sum(1 for _ in stream)
+
+
+def test_the_recipe_is_small_and_every_module_short():
+    modules = module_files()
+    project = {name: line_count(path) for name, path in modules.items() if name.startswith('project')}
+    assert sum(project.values()) < PROJECT_MAX_LINES, project
+    assert {name: lines for name, lines in project.items() if lines > PROJECT_FILE_MAX_LINES} == {}
+    library = {name: line_count(path) for name, path in modules.items() if name.startswith('library')}
+    assert {name: lines for name, lines in library.items() if lines > LIBRARY_FILE_MAX_LINES} == {}

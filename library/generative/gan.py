@@ -28,7 +28,7 @@ the discriminator's last dense layer also outputs num_classes class logits
 (Miyato & Koyama, 2018: a learned per-class embedding dotted with the final
 features) instead of as input maps: with the label among its inputs the
 classifier reads the class off those maps, which leaves the generator no
-class signal (docs/gan_experiments.md). The discriminator loss adds weight * the softmax cross-entropy of
+class signal (docs/generative_models.md). The discriminator loss adds weight * the softmax cross-entropy of
 the class logits of REAL images against their labels, the generator loss adds
 weight * the cross-entropy of the class logits of GENERATED images against the
 labels they were generated for, so the generator is pushed to draw images the
