@@ -88,7 +88,9 @@ class KeyRule:
     """What a key accepts: the type of its default, and bounds and choices.
 
     A key's comment may start with `[...]` holding a type name (needed when the
-    default is null), bounds such as `>= 1` and choices such as `min|max`.
+    default is null), `list of TYPE` (the elements of a list whose default is
+    empty; otherwise the default's first element gives their type), bounds such
+    as `>= 1` and choices such as `min|max`.
     """
 
     def __init__(self, default, comment=''):
@@ -96,11 +98,17 @@ class KeyRule:
         self.nullable = default is None
         self.bounds = []
         self.choices = None
+        self.element = default[0] if isinstance(default, list) and default else None
         match = re.match(r'^\[([^\]]*)\]\s*(.*)$', comment)
         self.help = match.group(2) if match else comment
         spec = match.group(1) if match else ''
-        for token in re.findall(r'[<>]=?\s*-?[\d.]+(?:e[+-]?\d+)?|[^\s,]+', spec):
-            if token in TYPE_NAMES:
+        tokens = re.findall(r'[<>]=?\s*-?[\d.]+(?:e[+-]?\d+)?|[^\s,]+', spec)
+        for position, token in enumerate(tokens):
+            if token == 'of':
+                continue
+            if token in TYPE_NAMES and position and tokens[position - 1] == 'of':
+                self.element = TYPE_NAMES[token]()
+            elif token in TYPE_NAMES:
                 self.example = TYPE_NAMES[token]() if default is None else default
             elif token[0] in '<>':
                 operator = re.match(r'[<>]=?', token).group(0)
@@ -114,6 +122,11 @@ class KeyRule:
             return None if self.nullable else 'must be %s, not null' % type_name(self.example)
         if not type_matches(value, self.example):
             return 'must be %s, got %r' % (type_name(self.example), value)
+        if isinstance(value, list) and self.element is not None:
+            wrong = [item for item in value if not type_matches(item, self.element)]
+            if wrong:
+                return 'must be a list whose elements are each %s, got %r in %r' % (
+                    type_name(self.element), wrong[0], value)
         if self.choices and value not in self.choices:
             return 'must be one of %s, got %r' % ('|'.join(map(str, self.choices)), value)
         for operator, bound in self.bounds:

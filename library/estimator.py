@@ -7,6 +7,7 @@ from library import config as config_lib
 from library import file_systems
 from library import hooks
 from library import image_folders
+from library import memory
 from library import run_config
 from library import warm_start
 
@@ -65,6 +66,8 @@ def make_params(config, model):
         raise config_lib.ConfigError('train_batch_size and eval_batch_size must be at least 1, '
                                      'got %d and %d' % (config['train_batch_size'],
                                                         config['eval_batch_size']))
+    for key in ('train_batch_size', 'eval_batch_size'):
+        memory.check_batch_fits(config[key], config['image_size'], config['channels'], key)
     file_systems.ensure_file_systems(config)
     info = image_folders.describe(config['train_files'])
     if info and config['balance_classes']:

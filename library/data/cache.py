@@ -16,6 +16,7 @@ from library import image_folders
 from library import tfrecord_schema as schema
 from library.config import ConfigError
 from library.data.examine import RECORD_OVERHEAD_BYTES
+from library.memory import available_memory_bytes
 
 MEMORY_CACHE_FRACTION = 0.8  # share of the available RAM a memory cache may take
 SAMPLED_RECORDS = 32  # records read to estimate the size of a memory cache
@@ -76,18 +77,6 @@ def image_dimensions(record):
         if features[height_key].int64_list.value and features[width_key].int64_list.value:
             return features[height_key].int64_list.value[0], features[width_key].int64_list.value[0]
     return None
-
-
-def available_memory_bytes():
-    """Returns the RAM available to new allocations (MemAvailable on Linux)."""
-    try:
-        with open('/proc/meminfo') as meminfo:
-            for line in meminfo:
-                if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
 
 
 def memory_cache_bytes(params, files, training):

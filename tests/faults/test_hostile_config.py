@@ -34,6 +34,9 @@ CASES = {
     'dotted_model': ({'model': 'library.config'}, ['library.config']),
     'relative_path_model': ({'model': '../../etc/passwd'}, ['../../etc/passwd']),
     'unknown_key_in_set': ({'no_such_option': 1}, ['no_such_option']),
+    'list_of_wrong_elements': ({'lr_decay_steps': '[a]'}, ['lr_decay_steps', "'a'", 'an integer']),
+    'batch_larger_than_memory': ({'image_size': 8192, 'train_batch_size': 512},
+                                 ['train_batch_size 512', 'image_size 8192', 'GiB']),
 }
 
 
