@@ -191,7 +191,7 @@ def test_resume_with_other_classes_is_refused(train_set, trained, shapes_tfrecor
 def test_resume_of_a_run_without_class_list_checks_the_checkpoint(trained, shapes_tfrecords,
                                                                   run_copy, capfd):
     model_dir = run_copy(legacy=True)
-    code, out, err = run_in_process(flags(shapes_tfrecords, model_dir, 'train_and_evaluate',
+    code, out, err = run_in_process(flags(shapes_tfrecords, model_dir, 'train',
                                           train_files=trained['train_2'],
                                           max_train_steps=TRAIN_STEPS + 10, train_epochs=10), capfd)
     line = one_error_line(code, out, err)
