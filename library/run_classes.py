@@ -119,6 +119,6 @@ def eval_label_map(config, run_names):
                                                  ', '.join(unknown)))
     if names == run_names[:len(names)] or image_folders.is_image_folder(eval_files):
         return None
-    print('eval_files %s lists the classes %s in another order than this run %s: its labels are '
+    print('eval_files %s lists the classes %s in another order than the run\'s classes %s: its labels are '
           'remapped by name' % (eval_files, listed(names), listed(run_names)), flush=True)
     return [run_names.index(name) for name in names]
