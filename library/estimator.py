@@ -8,35 +8,9 @@ from library import file_systems
 from library import hooks
 from library import image_folders
 from library import memory
+from library import run_classes
 from library import run_config
 from library import warm_start
-
-
-def resolve_classes(config, info, requires_classes):
-    """Returns (num_classes, class_names) from the training set's description `info` or num_classes.
-
-    A model that does not require classes (generative models) may run without
-    either; its num_classes is then None.
-    """
-    names = [str(name) for name in info.get('classes') or []] if info else []
-    configured = config['num_classes']
-    if names and configured is not None and configured != len(names):
-        raise config_lib.ConfigError(
-            'num_classes is %d but the dataset description next to train_files %s lists %d '
-            'classes (%s); set num_classes to null or to %d' % (
-                configured, config['train_files'], len(names), ', '.join(names), len(names)))
-    if names:
-        return len(names), names
-    if configured is not None:
-        if configured < 1:
-            raise config_lib.ConfigError('num_classes must be at least 1, got %d' % configured)
-        return configured, [str(index) for index in range(configured)]
-    if requires_classes:
-        raise config_lib.ConfigError(
-            'num_classes is null and no dataset description (<name>.json with classes) lies '
-            'next to train_files %s; convert the data with convert_dataset.py or set '
-            'num_classes' % config['train_files'])
-    return None, []
 
 
 def steps_per_epoch(config, info):
@@ -60,8 +34,13 @@ def total_train_steps(config, epoch_steps):
     return min(totals) if totals else None
 
 
-def make_params(config, model):
-    """Returns the params given to model_fn: the config plus resolved dataset facts (`model`: its ModelSpec)."""
+def make_params(config, model, trains=False, evaluates=False):
+    """Returns the params given to model_fn: the config plus resolved dataset facts (`model`: its ModelSpec).
+
+    The classes are the run's (library/run_classes.py): `trains` requires the
+    training set to list them in the run's order, `evaluates` maps the evaluation
+    set's labels onto them (params['eval_label_map']).
+    """
     if config['train_batch_size'] < 1 or config['eval_batch_size'] < 1:
         raise config_lib.ConfigError('train_batch_size and eval_batch_size must be at least 1, '
                                      'got %d and %d' % (config['train_batch_size'],
@@ -73,17 +52,44 @@ def make_params(config, model):
     if info and config['balance_classes']:
         info = dict(info, count=image_folders.balanced_count(info))
     params = dict(config)
-    params['num_classes'], params['class_names'] = resolve_classes(config, info, model.requires_classes)
+    params['num_classes'], params['class_names'] = run_classes.resolve(
+        config, info, model.requires_classes, trains)
+    params['eval_label_map'] = (run_classes.eval_label_map(config, params['class_names'])
+                                if evaluates and model.requires_classes else None)
     params['steps_per_epoch'] = steps_per_epoch(config, info)
     params['total_train_steps'] = total_train_steps(config, params['steps_per_epoch'])
     return params
 
 
-def save_config(config):
-    """Writes config.yaml and hyperparameters.yaml that reproduce this run into model_dir."""
+def save_run(config, params, model):
+    """Writes config.yaml and hyperparameters.yaml that reproduce this run into model_dir, and a
+    classifier's class list (classes.json)."""
     tf.io.gfile.makedirs(config['model_dir'])
     for name, text in config_lib.saved_files(config).items():
         files.write_atomically(files.join(config['model_dir'], name), text)
+    if model.requires_classes:
+        run_classes.write(config['model_dir'], params['class_names'])
+
+
+def remapped(labels, label_map):
+    """Returns `labels` with each label l in [0, len(label_map)) replaced by label_map[l].
+
+    Other values (-1, out of range) pass unchanged, so the model's own label checks name them.
+    """
+    table = tf.constant(label_map, dtype=labels.dtype)
+    inside = tf.logical_and(labels >= 0, labels < len(label_map))
+    return tf.where(inside, tf.gather(table, tf.clip_by_value(labels, 0, len(label_map) - 1)), labels)
+
+
+def with_eval_label_map(model_fn):
+    """Wraps `model_fn` so EVAL labels follow the run's classes (params['eval_label_map'], when set)."""
+
+    def model_fn_with_label_map(features, labels, mode, params):
+        label_map = params.get('eval_label_map')
+        if mode == tf.estimator.ModeKeys.EVAL and label_map and labels is not None:
+            labels = remapped(labels, label_map)
+        return model_fn(features, labels, mode, params)
+    return model_fn_with_label_map
 
 
 def with_progress(model_fn):
@@ -101,13 +107,19 @@ def with_progress(model_fn):
     return model_fn_with_progress
 
 
-def make_estimator(config, recipe, save=False):
-    """Returns (estimator, params) for `config` and `recipe`; with save=True also saves the config."""
-    params = make_params(config, recipe.model)
+def make_estimator(config, recipe, save=False, trains=False, evaluates=False):
+    """Returns (estimator, params) for `config` and `recipe` (see make_params for `trains`, `evaluates`).
+
+    When it `trains`, model_dir's latest checkpoint must fit the model; with
+    save=True the run's config and class list are then saved.
+    """
+    params = make_params(config, recipe.model, trains, evaluates)
+    if trains:
+        check_checkpoint(tf.train.latest_checkpoint(config['model_dir']), recipe, params)
     if save:
-        save_config(config)
+        save_run(config, params, recipe.model)
     estimator = tf.estimator.Estimator(
-        model_fn=with_progress(recipe.model_fn),
+        model_fn=with_progress(with_eval_label_map(recipe.model_fn)),
         config=run_config.make_run_config(config),
         params=params,
         warm_start_from=warm_start.warm_start_settings(config))
@@ -133,3 +145,45 @@ def resolve_checkpoint(choice, config):
         return checkpoint
     raise config_lib.ConfigError('--checkpoint %s: expected latest, best, a checkpoint '
                                  'prefix (with a .index file) or a folder' % choice)
+
+
+def model_variable_shapes(recipe, params):
+    """Returns {name: shape} of the variables the model builds for `params` (in a throwaway graph)."""
+    with tf.Graph().as_default():
+        images = tf.compat.v1.placeholder(
+            tf.float32, [None, params['image_size'], params['image_size'], params['channels']])
+        recipe.model_fn({'image': images}, None, tf.estimator.ModeKeys.PREDICT, params)
+        return {variable.op.name: variable.shape.as_list()
+                for variable in tf.compat.v1.global_variables()}
+
+
+def shape_text(shape):
+    return '[%s]' % ', '.join(str(size) for size in shape)
+
+
+def check_checkpoint(checkpoint, recipe, params):
+    """Refuses a classifier checkpoint whose variables do not have the shapes this run's model
+    (num_classes and the other settings) builds, before anything restores or writes."""
+    if checkpoint is None or not recipe.model.requires_classes:
+        return
+    try:
+        # Not tf.train.load_checkpoint: on ram:// it takes a checkpoint prefix for a folder.
+        stored = tf.compat.v1.train.NewCheckpointReader(checkpoint).get_variable_to_shape_map()
+    except tf.errors.OpError as error:
+        raise config_lib.ConfigError('checkpoint %s cannot be read (%s)' % (
+            checkpoint, error.message.splitlines()[0])) from None
+    for name, shape in sorted(model_variable_shapes(recipe, params).items()):
+        if name in stored and list(stored[name]) != shape:
+            raise config_lib.ConfigError(
+                'checkpoint %s does not fit the model for %d classes %s: its variable %s has shape '
+                '%s, the model needs %s; use the checkpoint\'s own class list and settings (or a '
+                'new model_dir)' % (checkpoint, params['num_classes'],
+                                    run_classes.listed(params['class_names']), name,
+                                    shape_text(stored[name]), shape_text(shape)))
+
+
+def fitting_checkpoint(choice, config, recipe, params):
+    """Returns the checkpoint of --checkpoint `choice` (see resolve_checkpoint) once it fits the model."""
+    checkpoint = resolve_checkpoint(choice, config)
+    check_checkpoint(checkpoint, recipe, params)
+    return checkpoint

@@ -56,7 +56,7 @@ def export(args, config, recipe):
     """Exports --checkpoint (best, latest or a path) to a new version folder in --export_dir."""
     file_systems.ensure_file_systems({'export_dir': args.export_dir})
     estimator, params = estimator_lib.make_estimator(config, recipe)
-    checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
+    checkpoint = estimator_lib.fitting_checkpoint(args.checkpoint, config, recipe, params)
     params['export_dir'] = args.export_dir
     with tempfile.TemporaryDirectory() as scratch:
         names_file = os.path.join(scratch, CLASS_NAMES_ASSET)

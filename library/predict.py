@@ -34,7 +34,7 @@ def predict(args, config, recipe):
     if not args.images:
         raise config_lib.ConfigError('--mode predict needs --images FILE [FILE ...]')
     estimator, params = estimator_lib.make_estimator(config, recipe)
-    checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
+    checkpoint = estimator_lib.fitting_checkpoint(args.checkpoint, config, recipe, params)
     files, images = [], []
     failed = 0
     for path in args.images:

@@ -216,7 +216,7 @@ def train_and_evaluate(args, config, recipe):
 
 def train_evaluate_loop(config, recipe):
     """The body of train_and_evaluate, run while holding model_dir's run lock."""
-    estimator, params = estimator_lib.make_estimator(config, recipe)
+    estimator, params = estimator_lib.make_estimator(config, recipe, trains=True, evaluates=True)
     snapshot = make_snapshot(config, params, recipe)
     total = total_train_steps(params, config)
     epoch_steps = params['steps_per_epoch']
@@ -230,7 +230,7 @@ def train_evaluate_loop(config, recipe):
     without_improvement = evaluations_since_best(snapshot, step, interval)
     metrics = None
     try:
-        estimator_lib.save_config(config)
+        estimator_lib.save_run(config, params, recipe.model)
         while step < total:
             step = train_until(estimator, recipe.input_fn, params, step,
                                min((step // interval + 1) * interval, total))
@@ -293,7 +293,8 @@ def run_cluster_task(config, recipe, evaluate):
     """
     chief = distribution.is_chief()
     with run_lock.RunLock(config['model_dir']) if chief else contextlib.nullcontext():
-        estimator, params = estimator_lib.make_estimator(config, recipe, save=chief)
+        estimator, params = estimator_lib.make_estimator(config, recipe, save=chief, trains=True,
+                                                         evaluates=evaluate)
         on_evaluation = None
         if evaluate and distribution.keeps_best_snapshot(config):
             on_evaluation = functools.partial(offer_to_snapshot, make_snapshot(config, params, recipe))
@@ -307,7 +308,7 @@ def train(args, config, recipe):
 
 def train_loop(config, recipe):
     """The body of train, run while holding model_dir's run lock."""
-    estimator, params = estimator_lib.make_estimator(config, recipe)
+    estimator, params = estimator_lib.make_estimator(config, recipe, trains=True)
     total = total_train_steps(params, config)
     step = current_step(config['model_dir'])
     if step >= total:
@@ -315,7 +316,7 @@ def train_loop(config, recipe):
                                                                    config['model_dir']))
         return 0
     try:
-        estimator_lib.save_config(config)
+        estimator_lib.save_run(config, params, recipe.model)
         step = train_until(estimator, recipe.input_fn, params, step, total)
     except (tf.estimator.NanLossDuringTrainingError, tf.errors.OpError) as error:
         return report_stop(error, params)
@@ -325,8 +326,8 @@ def train_loop(config, recipe):
 
 def evaluate(args, config, recipe):
     """Evaluates --checkpoint latest, best or PATH and prints the metrics."""
-    estimator, params = estimator_lib.make_estimator(config, recipe)
-    checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
+    estimator, params = estimator_lib.make_estimator(config, recipe, evaluates=True)
+    checkpoint = estimator_lib.fitting_checkpoint(args.checkpoint, config, recipe, params)
     name = 'best' if args.checkpoint == 'best' else None
     try:
         metrics = evaluate_checkpoint(estimator, recipe.input_fn, params, checkpoint, name=name)
