@@ -167,6 +167,13 @@ def test_training_crop_windows_are_reproducible_with_random_seed(mixed_records):
     assert sorted(map(bytes, first[0])) != sorted(map(bytes, other[0]))
 
 
+def test_training_batches_are_identical_in_order_with_random_seed(mixed_records):
+    first, second = (collect(input_lib.input_fn(TRAIN, make_params(mixed_records, random_seed=5), epochs=2))
+                     for _ in range(2))
+    np.testing.assert_array_equal(first[1], second[1])
+    np.testing.assert_array_equal(first[0], second[0])
+
+
 def test_random_flip_mirrors_about_half_the_training_crops(mixed_records):
     def crops(flip):
         params = make_params(mixed_records, random_seed=3, random_flip=flip)

@@ -87,11 +87,11 @@ def prefetch_device(params, input_context):
     return setting
 
 
-def read_records(files, input_context, training, seed, epochs):
+def read_records(files, input_context, training, seed, epochs, deterministic=True):
     """Returns (serialized record, place seed, index in its shard) of this pipeline's share of `files`.
 
-    The shard order is reshuffled every pass in training (records interleaved
-    as they come) and fixed in evaluation.
+    The shard order is reshuffled every pass in training and fixed in
+    evaluation; records are interleaved as they come unless `deterministic`.
     """
     share = shards.worker_share(files, input_context)
     file_list = tf.data.Dataset.from_tensor_slices(share)
@@ -103,7 +103,7 @@ def read_records(files, input_context, training, seed, epochs):
     def shard_records(name, place):
         return tf.data.TFRecordDataset(name, buffer_size=examine.READ_BUFFER_BYTES).enumerate().map(
             lambda index, record: (record, place, index))
-    records = file_list.interleave(shard_records, num_parallel_calls=AUTOTUNE, deterministic=not training)
+    records = file_list.interleave(shard_records, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     return shards.share_records(records, files, input_context)
 
 
@@ -159,7 +159,8 @@ def training_dataset(params, input_context, batch_size, epochs, train_fn):
         elements = elements.shuffle(shuffle_buffer, seed=seed % SHUFFLE_SEED_RANGE, reshuffle_each_iteration=True)
         examples = examine.examined_map(elements, seeded_load(train_fn, seed), image_fallback(params), True)
         return examine.checked_batches(examples, batch_size, drop_remainder=True)
-    records = read_records(files, input_context, True, seed, epochs).shuffle(
+    reproducible = params['random_seed'] is not None
+    records = read_records(files, input_context, True, seed, epochs, deterministic=reproducible).shuffle(
         shuffle_buffer, seed=seed % SHUFFLE_SEED_RANGE, reshuffle_each_iteration=True)
 
     def example(record, place, index):
