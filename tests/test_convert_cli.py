@@ -153,3 +153,21 @@ def test_summary_line_for_unlabelled_output():
                'info_path': 'out/x.json', 'seconds': 1.0, 'images_per_second': 3.0}
     assert convert.summary_line(summary) == (
         'wrote 3 images (unlabelled) to 1 shard in out; skipped 0; 1.0 s, 3.0 images/s')
+
+
+def test_sigterm_stops_the_workers_and_leaves_no_partial_folder(tmp_path):
+    source = three_class_jpegs(tmp_path / 'in')
+    out = tmp_path / 'out'
+    conversion = start_conversion(source, out)
+    workers = encoding_workers(conversion)
+    assert len(workers) == 2
+    conversion.send_signal(signal.SIGTERM)
+    _, err = conversion.communicate(timeout=60)
+    assert conversion.returncode == 143
+    assert err.strip().splitlines()[-1] == (
+        'convert_dataset.py: interrupted by SIGTERM; earlier output in %s is unchanged' % out)
+    assert 'Traceback' not in err
+    assert os.listdir(out) == []
+    for pid in workers:
+        assert not os.path.exists('/proc/%d' % pid) or open('/proc/%d/stat' % pid).read().split(
+            ')')[-1].split()[0] == 'Z', 'worker %d still running' % pid
