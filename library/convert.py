@@ -23,6 +23,7 @@ import tensorflow as tf
 import tqdm
 
 from library import dataset_info
+from library import run_lock
 from library import stop_signals
 from library.config import ConfigError
 from library.convert_sources import find_inputs
@@ -383,7 +384,12 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
     items = list(inputs.items)
     random.Random(seed).shuffle(items)
     tally = Tally(inputs.classes, inputs.skipped)
-    writer = ShardWriter(tfrecord_dir, name, num_shards)
+    lock = conversion_lock(tfrecord_dir, name)
+    try:
+        writer = ShardWriter(tfrecord_dir, name, num_shards)
+    except BaseException:
+        lock.release()
+        raise
     progress = Progress(len(items), show_progress)
     try:
         with deferred_interrupts() as interrupted, \
@@ -415,6 +421,7 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
     except BaseException:
         progress.close()
         writer.abort()
+        lock.release()
         raise
     seconds = time.time() - start
     info = {
@@ -433,9 +440,23 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
                     'seed': seed, 'unlabelled': unlabelled, 'labels_file': labels_file},
     }
     path = dataset_info.info_path(tfrecord_dir, name)
-    dataset_info.write(path, info)
+    try:
+        dataset_info.write(path, info)
+    finally:
+        lock.release()
     return dict(info, seconds=seconds, images_per_second=len(items) / max(seconds, 1e-9),
                 info_path=path)
+
+
+def conversion_lock(tfrecord_dir, name):
+    """Holds `<tfrecord_dir>/.NAME.lock`, so a second conversion to the same output is refused."""
+    lock = run_lock.RunLock(tfrecord_dir, '.%s.lock' % name,
+                            os.path.join(tfrecord_dir, name + '-*.tfrecord'))
+    try:
+        return lock.acquire()
+    except tf.errors.OpError as error:
+        raise ConfigError('--tfrecord_dir %s: cannot write there (%s)' % (
+            tfrecord_dir, error.message)) from None
 
 
 def strict_error(skip):

@@ -97,10 +97,15 @@ def _create_exclusive(path, text):
 
 
 class RunLock:
-    """Context manager holding `<model_dir>/run.lock` for the life of a run."""
+    """Context manager holding `<model_dir>/run.lock` for the life of a run.
 
-    def __init__(self, model_dir):
-        self.path = os.path.join(model_dir, LOCK_NAME)
+    `lock_name` and `what` (named in the refusal; default: the folder) let the
+    same lock guard other outputs, such as a conversion's output name.
+    """
+
+    def __init__(self, model_dir, lock_name=LOCK_NAME, what=None):
+        self.path = os.path.join(model_dir, lock_name)
+        self.what = what or model_dir
         self.owner = {'host': socket.gethostname(), 'pid': os.getpid(),
                       'started': time.strftime('%Y-%m-%dT%H:%M:%S'),
                       'process_start': process_start(os.getpid()), 'boot_id': boot_id()}
@@ -118,7 +123,7 @@ class RunLock:
                 raise ConfigError(
                     '%s is in use by process %s on %s since %s; stop that run first '
                     '(or delete %s if that process is gone)' % (
-                        os.path.dirname(self.path), owner.get('pid'), owner.get('host'),
+                        self.what, owner.get('pid'), owner.get('host'),
                         owner.get('started'), self.path))
             sys.stderr.write('taking over %s: %s\n' % (self.path, reason if owner is None else
                              'stale lock of process %s on %s since %s (%s)' % (
