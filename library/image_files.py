@@ -225,6 +225,5 @@ def encode_chunk(options, payloads):
 
 
 def ignore_interrupts():
-    """Worker start-up: leave Ctrl-C and SIGTERM to the parent, which stops the pool and cleans up."""
+    """Worker start-up: leave Ctrl-C to the parent, which stops the pool and cleans up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
