@@ -55,6 +55,7 @@ def main(argv=None):
     # must stay free of TensorFlow, which takes seconds to import.
     import tensorflow as tf
     from library import convert
+    from library import stop_signals
     try:
         summary = convert.convert_folder(
             args.dataset_dir, args.tfrecord_dir, args.tfrecord_filename,
@@ -65,10 +66,10 @@ def main(argv=None):
     except ConfigError as error:
         sys.stderr.write('%s: error: %s\n' % (PROG, error))
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write('%s: interrupted; earlier output in %s is unchanged\n' % (
-            PROG, args.tfrecord_dir))
-        return 130
+    except stop_signals.Stopped as stop:
+        sys.stderr.write('%s: interrupted by %s; earlier output in %s is unchanged\n' % (
+            PROG, stop.name, args.tfrecord_dir))
+        return stop.exit_code
     except BrokenProcessPool:
         sys.stderr.write('%s: error: an encoding worker process died (killed, or out of memory?); '
                          'earlier output in %s is unchanged\n' % (PROG, args.tfrecord_dir))

@@ -12,6 +12,7 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # keep TensorFlow's C++ info lines off the console
 
 from library import config as config_lib
+from library import stop_signals
 from project.models import check_model_name
 
 # Each mode is 'module:function'; the function takes (args, config, recipe) and
@@ -49,6 +50,17 @@ def project_recipe(model_name):
 
 
 def main(argv=None):
+    """Runs the chosen mode; SIGTERM and SIGINT end it with one line (the training modes say
+    at which step) and exit 143 or 130."""
+    try:
+        with stop_signals.raised_as_stopped():
+            return run_mode(argv)
+    except stop_signals.Stopped as stop:
+        sys.stderr.write('run.py: stopped by %s\n' % stop.name)
+        return stop.exit_code
+
+
+def run_mode(argv):
     try:
         args, config = config_lib.parse(argv, prog='run.py', description=__doc__.split('\n')[0],
                                         add_extra_arguments=add_run_time_arguments)

@@ -23,6 +23,8 @@ import tensorflow as tf
 import tqdm
 
 from library import dataset_info
+from library import run_lock
+from library import stop_signals
 from library.config import ConfigError
 from library.convert_sources import find_inputs
 from library.image_files import OUTPUT_FORMATS, EncodeOptions, Unreadable, encode_chunk, \
@@ -311,21 +313,27 @@ def checked_chunks(items, options, num_workers):
 
 @contextlib.contextmanager
 def deferred_interrupts():
-    """Turns Ctrl-C into a flag that the conversion loop checks between chunks.
+    """Turns Ctrl-C and SIGTERM into a flag that the conversion loop checks between chunks.
 
     A KeyboardInterrupt raised straight from the signal could land inside a
     destructor (TensorFlow frees many tensors) where Python only prints and
-    ignores it; a flag is never lost. Yields a threading.Event.
+    ignores it; a flag is never lost. Yields a threading.Event whose `signum`
+    is the signal received.
     """
     interrupted = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield interrupted
         return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+
+    def flag(signum, frame):
+        interrupted.signum = signum
+        interrupted.set()
+    previous = {signum: signal.signal(signum, flag) for signum in stop_signals.SIGNALS}
     try:
         yield interrupted
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class Tally:
@@ -376,14 +384,19 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
     items = list(inputs.items)
     random.Random(seed).shuffle(items)
     tally = Tally(inputs.classes, inputs.skipped)
-    writer = ShardWriter(tfrecord_dir, name, num_shards)
+    lock = conversion_lock(tfrecord_dir, name)
+    try:
+        writer = ShardWriter(tfrecord_dir, name, num_shards)
+    except BaseException:
+        lock.release()
+        raise
     progress = Progress(len(items), show_progress)
     try:
         with deferred_interrupts() as interrupted, \
                 contextlib.closing(checked_chunks(items, options, num_workers)) as chunks:
             for chunk, results in chunks:
                 if interrupted.is_set():
-                    raise KeyboardInterrupt
+                    raise stop_signals.Stopped(interrupted.signum)
                 for item, result in zip(chunk, results):
                     if result.skip_reason:
                         skip = tally.skip(item, result.skip_reason)
@@ -397,7 +410,7 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
                     tally.written(item, result)
                 progress.update(len(chunk))
             if interrupted.is_set():
-                raise KeyboardInterrupt
+                raise stop_signals.Stopped(interrupted.signum)
         progress.close()
         if not writer.count:
             raise ConfigError('--dataset_dir %s: no image could be converted; %d files skipped, '
@@ -408,6 +421,7 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
     except BaseException:
         progress.close()
         writer.abort()
+        lock.release()
         raise
     seconds = time.time() - start
     info = {
@@ -426,9 +440,23 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
                     'seed': seed, 'unlabelled': unlabelled, 'labels_file': labels_file},
     }
     path = dataset_info.info_path(tfrecord_dir, name)
-    dataset_info.write(path, info)
+    try:
+        dataset_info.write(path, info)
+    finally:
+        lock.release()
     return dict(info, seconds=seconds, images_per_second=len(items) / max(seconds, 1e-9),
                 info_path=path)
+
+
+def conversion_lock(tfrecord_dir, name):
+    """Holds `<tfrecord_dir>/.NAME.lock`, so a second conversion to the same output is refused."""
+    lock = run_lock.RunLock(tfrecord_dir, '.%s.lock' % name,
+                            os.path.join(tfrecord_dir, name + '-*.tfrecord'))
+    try:
+        return lock.acquire()
+    except tf.errors.OpError as error:
+        raise ConfigError('--tfrecord_dir %s: cannot write there (%s)' % (
+            tfrecord_dir, error.message)) from None
 
 
 def strict_error(skip):

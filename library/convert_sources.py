@@ -51,59 +51,145 @@ def is_output_file(name, names_in_folder):
     return False
 
 
-def list_folder(top, excluded_paths):
-    """Returns (image files, sub-folders) directly in `top`, leaving out hidden and output files."""
+def real_path(path):
+    """Returns `path` with every symbolic link resolved (remote paths have none)."""
+    return path if '://' in path else os.path.realpath(path)
+
+
+def loop_reason(folder, ancestors):
+    """Returns why reading `folder` would loop (it is, or holds, one of the real folders
+    `ancestors` being read), else None."""
+    target = real_path(folder)
+    prefix = target.rstrip(os.sep) + os.sep
+    if any(ancestor == target or ancestor.startswith(prefix) for ancestor in ancestors):
+        return 'symbolic link loop: it leads to %s, which holds this folder (not followed)' % target
+    return None
+
+
+Listing = collections.namedtuple('Listing', 'files folders loops real_files')
+Walk = collections.namedtuple('Walk', 'paths real_paths loops')
+
+
+def entries(top):
+    """Returns (name, is a folder, is a symbolic link) of each non-hidden entry of `top`, sorted."""
     try:
-        names = sorted(name.rstrip('/') for name in tf.io.gfile.listdir(top))
+        if '://' in top:
+            names = sorted(name.rstrip('/') for name in tf.io.gfile.listdir(top))
+            return [(name, tf.io.gfile.isdir(os.path.join(top, name)), False)
+                    for name in names if not name.startswith('.')]
+        with os.scandir(top) as scan:
+            return sorted((entry.name, entry.is_dir(), entry.is_symlink())
+                          for entry in scan if not entry.name.startswith('.'))
     except tf.errors.OpError as error:
-        raise ConfigError('--dataset_dir %s: cannot read directory (%s)' % (
-            top, error.message)) from None
-    files, folders = [], []
-    for name in names:
+        problem = error.message
+    except OSError as error:
+        problem = error.strerror or str(error)
+    raise ConfigError('--dataset_dir %s: cannot read directory (%s)' % (top, problem))
+
+
+def list_folder(top, excluded_paths, ancestors=()):
+    """Returns the Listing of `top`: image files (and their real paths) and sub-folders directly
+    in it, hidden and output files left out, and the sub-folders not followed because they
+    loop, with the reason. `ancestors`: the real paths of the folders above `top` being read.
+    """
+    found = entries(top)
+    names = [name for name, _, _ in found]
+    real_top = real_path(top)
+    ancestors = tuple(ancestors) + (real_top,)
+    listing = Listing([], [], [], [])
+    for name, is_folder, is_link in found:
         path = os.path.join(top, name)
-        if name.startswith('.') or os.path.normpath(path) in excluded_paths:
+        if os.path.normpath(path) in excluded_paths:
             continue
-        if tf.io.gfile.isdir(path):
-            folders.append(name)
+        if is_folder:
+            reason = loop_reason(path, ancestors)
+            if reason:
+                listing.loops.append((path, reason))
+            else:
+                listing.folders.append(name)
         elif not is_output_file(name, names):
-            files.append(name)
-    return files, folders
+            listing.files.append(name)
+            listing.real_files.append(real_path(path) if is_link else os.path.join(real_top, name))
+    return listing
 
 
-def files_below(top, excluded_paths):
-    """Returns every non-hidden file below `top`, recursively, in sorted order."""
-    files, folders = list_folder(top, excluded_paths)
-    paths = [os.path.join(top, name) for name in files]
-    for folder in folders:
-        paths += files_below(os.path.join(top, folder), excluded_paths)
-    return paths
+def files_below(top, excluded_paths, ancestors=()):
+    """Returns the Walk of `top`: every non-hidden file below it in sorted order, their real
+    paths, and [(folder, reason)] of the looping folders not followed."""
+    listing = list_folder(top, excluded_paths, ancestors)
+    ancestors = tuple(ancestors) + (real_path(top),)
+    walk = Walk([os.path.join(top, name) for name in listing.files], list(listing.real_files),
+                list(listing.loops))
+    for folder in listing.folders:
+        below = files_below(os.path.join(top, folder), excluded_paths, ancestors)
+        walk.paths.extend(below.paths)
+        walk.real_paths.extend(below.real_paths)
+        walk.loops.extend(below.loops)
+    return walk
 
 
 def relative(path, top):
     return os.path.relpath(path, top) if '://' not in path else path[len(top):].lstrip('/')
 
 
+def once_each(items, real_paths, top):
+    """Returns (items, skipped): every real file once, a second path to it skipped with the reason.
+
+    The path without a symbolic link below `top` is kept (so a link into another
+    class folder never relabels its files); else the first one listed.
+    """
+    by_file = collections.OrderedDict()
+    for item, real in zip(items, real_paths):
+        by_file.setdefault(real, []).append(item)
+    if len(by_file) == len(items):
+        return list(items), []
+    top_real = real_path(top)
+    kept, skipped = set(), []
+    for real, paths in by_file.items():
+        direct = [item for item in paths if real == os.path.join(top_real, item.source)]
+        first = (direct or paths)[0]
+        kept.add(id(first))
+        skipped += [{'file': item.source,
+                     'reason': 'the same file as %s (reached again through a symbolic link)'
+                               % first.source} for item in paths if item is not first]
+    return [item for item in items if id(item) in kept], skipped
+
+
+def loop_skips(loops, top):
+    return [{'file': relative(path, top), 'reason': reason} for path, reason in loops]
+
+
 def folder_inputs(dataset_dir, classes, unlabelled, excluded_paths):
-    """Returns Inputs for an image folder: class sub-folders or a flat (unlabelled) folder."""
-    files, folders = list_folder(dataset_dir, excluded_paths)
+    """Returns Inputs for an image folder: class sub-folders or a flat (unlabelled) folder.
+
+    Symbolic links are followed, except into a folder being read (a loop); each
+    real file is listed once. Both are reported in `skipped`.
+    """
+    files, folders, loops, _ = list_folder(dataset_dir, excluded_paths)
     if unlabelled or not folders:
-        paths = files_below(dataset_dir, excluded_paths)
-        items = [InputItem(relative(path, dataset_dir), path, None, UNLABELLED) for path in paths]
-        return Inputs(items, classes or [], [])
+        walk = files_below(dataset_dir, excluded_paths)
+        items = [InputItem(relative(path, dataset_dir), path, None, UNLABELLED)
+                 for path in walk.paths]
+        items, repeated = once_each(items, walk.real_paths, dataset_dir)
+        return Inputs(items, classes or [], loop_skips(walk.loops, dataset_dir) + repeated)
     if classes is None:
         classes = folders
     unknown = [folder for folder in folders if folder not in classes]
     if unknown:
         raise ConfigError('--dataset_dir %s: class folder(s) %s are not in the labels file '
                           '(classes: %s)' % (dataset_dir, ', '.join(unknown), ', '.join(classes)))
-    items = []
+    items, real_paths = [], []
+    ancestors = (real_path(dataset_dir),)
     for label, name in enumerate(classes):
-        class_dir = os.path.join(dataset_dir, name)
         if name in folders:
+            walk = files_below(os.path.join(dataset_dir, name), excluded_paths, ancestors)
             items += [InputItem(relative(path, dataset_dir), path, None, label)
-                      for path in files_below(class_dir, excluded_paths)]
+                      for path in walk.paths]
+            real_paths += walk.real_paths
+            loops += walk.loops
+    items, repeated = once_each(items, real_paths, dataset_dir)
     skipped = [{'file': name, 'reason': 'not inside a class folder'} for name in files]
-    return Inputs(items, classes, skipped)
+    return Inputs(items, classes, skipped + loop_skips(loops, dataset_dir) + repeated)
 
 
 def load_numpy(path):

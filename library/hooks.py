@@ -16,7 +16,10 @@ class ProgressHook(tf.estimator.SessionRunHook):
 
     Lines are plain text (no terminal control codes), so logs and CI output stay readable.
     `total_steps` may be None when the run length is unknown; the ETA is then left out.
+    `ProgressHook.reached` is the global step the latest training step of this process
+    reached (for the line printed when a signal stops the run).
     """
+    reached = None
 
     def __init__(self, loss, batch_size, total_steps, every_n_steps, stream=None):
         self.loss = loss
@@ -43,6 +46,7 @@ class ProgressHook(tf.estimator.SessionRunHook):
 
     def after_run(self, run_context, run_values):
         step = int(run_values.results['step']) + 1
+        ProgressHook.reached = step
         self.last_loss = float(run_values.results['loss'])
         if step % self.every_n_steps == 0:
             self.report(step)

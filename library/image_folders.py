@@ -63,7 +63,7 @@ def folder_info(folder):
     try:
         found = listing(folder, 'train_files/eval_files')
     except ConfigError:
-        if not convert_sources.files_below(folder, set()):
+        if not convert_sources.files_below(folder, set()).paths:
             return None
         raise
     info = {'name': os.path.basename(folder.rstrip('/')), 'count': len(found.paths),

@@ -1,16 +1,23 @@
 """One run per model_dir: a lock file that a killed process cannot leave stale.
 
-The lock records the owner's host and PID. A second run on the same model_dir
-refuses with a message naming them; a lock whose owner is gone (same host,
-process no longer alive) is taken over.
+The lock records the owner's host, PID, the PID's start time (field 22 of
+/proc/PID/stat) and the machine's boot id. A second run on the same model_dir
+refuses with a message naming them. On the same host a lock is stale, and
+taken over with one line saying so, when its process is gone, when the machine
+rebooted since (another boot id), or when its PID now belongs to another
+process (another start time: a restarted container is PID 1 again). SIGTERM
+and SIGINT release the lock (library/stop_signals.py).
 """
+import contextlib
 import json
 import os
 import socket
+import sys
 import time
 
 import tensorflow as tf
 
+from library import stop_signals
 from library.config import ConfigError
 
 LOCK_NAME = 'run.lock'
@@ -26,8 +33,42 @@ def _process_alive(pid):
     return True
 
 
-def _owner_gone(owner):
-    return owner.get('host') == socket.gethostname() and not _process_alive(int(owner.get('pid', 0)))
+def _read_text(path):
+    try:
+        with open(path) as stream:
+            return stream.read()
+    except OSError:
+        return None
+
+
+def process_start(pid):
+    """Returns the start time of process `pid` in clock ticks since boot (None: unknown)."""
+    text = _read_text('/proc/%d/stat' % pid)
+    if not text:
+        return None
+    fields = text[text.rindex(')') + 2:].split()  # the command name may hold spaces
+    return int(fields[19])  # field 22; fields[0] is field 3
+
+
+def boot_id():
+    """Returns this machine's boot id (None: unknown)."""
+    text = _read_text('/proc/sys/kernel/random/boot_id')
+    return text.strip() if text else None
+
+
+def stale_reason(owner):
+    """Returns why the lock of `owner` is stale (its process is gone), or None while it may run."""
+    if owner.get('host') != socket.gethostname():
+        return None
+    pid = int(owner.get('pid', 0))
+    if not _process_alive(pid):
+        return 'process %d is gone' % pid
+    if owner.get('boot_id') and boot_id() and owner['boot_id'] != boot_id():
+        return 'the machine restarted since'
+    if owner.get('process_start') is not None and process_start(pid) is not None \
+            and owner['process_start'] != process_start(pid):
+        return 'PID %d now belongs to another process' % pid
+    return None
 
 
 def _read_owner(path):
@@ -56,12 +97,19 @@ def _create_exclusive(path, text):
 
 
 class RunLock:
-    """Context manager holding `<model_dir>/run.lock` for the life of a run."""
+    """Context manager holding `<model_dir>/run.lock` for the life of a run.
 
-    def __init__(self, model_dir):
-        self.path = os.path.join(model_dir, LOCK_NAME)
+    `lock_name` and `what` (named in the refusal; default: the folder) let the
+    same lock guard other outputs, such as a conversion's output name.
+    """
+
+    def __init__(self, model_dir, lock_name=LOCK_NAME, what=None):
+        self.path = os.path.join(model_dir, lock_name)
+        self.what = what or model_dir
         self.owner = {'host': socket.gethostname(), 'pid': os.getpid(),
-                      'started': time.strftime('%Y-%m-%dT%H:%M:%S')}
+                      'started': time.strftime('%Y-%m-%dT%H:%M:%S'),
+                      'process_start': process_start(os.getpid()), 'boot_id': boot_id()}
+        self.signals = None
 
     def acquire(self):
         tf.io.gfile.makedirs(os.path.dirname(self.path))
@@ -70,12 +118,16 @@ class RunLock:
             if _create_exclusive(self.path, text):
                 return self
             owner = _read_owner(self.path)
-            if owner is not None and not _owner_gone(owner):
+            reason = stale_reason(owner) if owner is not None else 'it is unreadable'
+            if reason is None:
                 raise ConfigError(
                     '%s is in use by process %s on %s since %s; stop that run first '
                     '(or delete %s if that process is gone)' % (
-                        os.path.dirname(self.path), owner.get('pid'), owner.get('host'),
+                        self.what, owner.get('pid'), owner.get('host'),
                         owner.get('started'), self.path))
+            sys.stderr.write('taking over %s: %s\n' % (self.path, reason if owner is None else
+                             'stale lock of process %s on %s since %s (%s)' % (
+                                 owner.get('pid'), owner.get('host'), owner.get('started'), reason)))
             tf.io.gfile.remove(self.path)
         raise ConfigError('%s: could not take the run lock' % self.path)
 
@@ -85,7 +137,15 @@ class RunLock:
             tf.io.gfile.remove(self.path)
 
     def __enter__(self):
-        return self.acquire()
+        """Holds the lock; until __exit__, SIGTERM and SIGINT raise Stopped so it is released."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(stop_signals.raised_as_stopped())
+            self.acquire()
+            self.signals = stack.pop_all()
+        return self
 
     def __exit__(self, *exc_info):
-        self.release()
+        try:
+            self.release()
+        finally:
+            self.signals.close()

@@ -26,9 +26,11 @@ from library.data import diagnose
 from library import distribution
 from library import estimator as estimator_lib
 from library import files
+from library import hooks
 from library import profiling
 from library import run_config
 from library import run_lock
+from library import stop_signals
 
 
 def evaluation_metric_names(recipe, params):
@@ -200,13 +202,28 @@ def remove_checkpoint_leftovers(model_dir):
         files.remove(leftover)
 
 
+def report_signal(stop, model_dir, doing=None):
+    """Prints the one line of a run stopped by SIGTERM or SIGINT; returns its exit code (143, 130)."""
+    checkpoint = tf.train.latest_checkpoint(model_dir)
+    saved = current_step(model_dir)
+    reached = hooks.ProgressHook.reached
+    where = doing or 'at step %d' % max(saved, reached or 0)
+    sys.stderr.write('run.py: stopped by %s %s; the last checkpoint is %s; rerun the same '
+                     'command to resume\n' % (stop.name, where, 'step %d (%s)' % (
+                         saved, checkpoint) if checkpoint else 'none yet'))
+    return stop.exit_code
+
+
 def run_training(config, recipe, loop, evaluate):
     """Runs this process's cluster task under TF_CONFIG, else `loop(config, recipe)` holding the run lock."""
     if distribution.cluster_task() is not None:
         return run_cluster_task(config, recipe, evaluate=evaluate)
-    with run_lock.RunLock(config['model_dir']):
-        remove_checkpoint_leftovers(config['model_dir'])
-        return loop(config, recipe)
+    try:
+        with run_lock.RunLock(config['model_dir']):
+            remove_checkpoint_leftovers(config['model_dir'])
+            return loop(config, recipe)
+    except stop_signals.Stopped as stop:
+        return report_signal(stop, config['model_dir'])
 
 
 def train_and_evaluate(args, config, recipe):
@@ -330,9 +347,12 @@ def evaluate(args, config, recipe):
     checkpoint = estimator_lib.fitting_checkpoint(args.checkpoint, config, recipe, params)
     name = 'best' if args.checkpoint == 'best' else None
     try:
-        metrics = evaluate_checkpoint(estimator, recipe.input_fn, params, checkpoint, name=name)
+        with stop_signals.raised_as_stopped():
+            metrics = evaluate_checkpoint(estimator, recipe.input_fn, params, checkpoint, name=name)
     except tf.errors.OpError as error:
         return report_stop(error, params)
+    except stop_signals.Stopped as stop:
+        return report_signal(stop, config['model_dir'], 'during the evaluation of %s' % checkpoint)
     say('evaluation of %s: %s' % (checkpoint, format_metrics(metrics)))
     if args.checkpoint == 'best':
         record = best_snapshot.read_record(run_config.best_model_dir(config))

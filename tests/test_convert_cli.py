@@ -1,5 +1,6 @@
 """convert_dataset.py as users run it: summary, one-line errors with exit 2, and interruption."""
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -153,3 +154,40 @@ def test_summary_line_for_unlabelled_output():
                'info_path': 'out/x.json', 'seconds': 1.0, 'images_per_second': 3.0}
     assert convert.summary_line(summary) == (
         'wrote 3 images (unlabelled) to 1 shard in out; skipped 0; 1.0 s, 3.0 images/s')
+
+
+def test_sigterm_stops_the_workers_and_leaves_no_partial_folder(tmp_path):
+    source = three_class_jpegs(tmp_path / 'in')
+    out = tmp_path / 'out'
+    conversion = start_conversion(source, out)
+    workers = encoding_workers(conversion)
+    assert len(workers) == 2
+    conversion.send_signal(signal.SIGTERM)
+    _, err = conversion.communicate(timeout=60)
+    assert conversion.returncode == 143
+    assert err.strip().splitlines()[-1] == (
+        'convert_dataset.py: interrupted by SIGTERM; earlier output in %s is unchanged' % out)
+    assert 'Traceback' not in err
+    assert os.listdir(out) == []
+    for pid in workers:
+        assert not os.path.exists('/proc/%d' % pid) or open('/proc/%d/stat' % pid).read().split(
+            ')')[-1].split()[0] == 'Z', 'worker %d still running' % pid
+
+
+def test_a_second_conversion_to_the_same_output_is_refused_and_the_first_completes(
+        tmp_path, capsys):
+    source = three_class_jpegs(tmp_path / 'in', count=1500)
+    out = tmp_path / 'out'
+    first = start_conversion(source, out, '--num_workers', '1')
+    code, _, err = run_main(['--dataset_dir', str(source), '--tfrecord_filename', 'train',
+                             '--tfrecord_dir', str(out), '--num_workers', '1'], capsys)
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith(
+        'convert_dataset.py: error: %s is in use by process %d on %s since ' % (
+            out / 'train-*.tfrecord', first.pid,
+            os.uname().nodename))
+    first_err = first.communicate(timeout=120)[1]
+    assert first.returncode == 0, first_err
+    info = json.loads((out / 'train.json').read_text())
+    assert info['count'] == 1500
+    assert sorted(os.listdir(out)) == info['shards'] + ['train.json']
