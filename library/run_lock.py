@@ -17,6 +17,7 @@ import time
 
 import tensorflow as tf
 
+from library import files
 from library import stop_signals
 from library.config import ConfigError
 
@@ -87,12 +88,17 @@ def _create_exclusive(path, text):
         with tf.io.gfile.GFile(path, 'w') as stream:
             stream.write(text)
         return True
+    # Written in full under a temporary name, then hard-linked into place (which fails if the lock
+    # exists): another process never reads a lock file that is empty or half-written.
+    temporary = files.temporary_sibling(path)
+    with open(temporary, 'w') as stream:
+        stream.write(text)
     try:
-        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(temporary, path)
     except FileExistsError:
         return False
-    with os.fdopen(descriptor, 'w') as stream:
-        stream.write(text)
+    finally:
+        os.remove(temporary)
     return True
 
 

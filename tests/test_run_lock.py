@@ -53,9 +53,10 @@ def write_lock(folder, **owner):
     (folder / LOCK_NAME).write_text(json.dumps(record))
 
 
-@pytest.mark.parametrize('pid', [os.getpid(), 1])
-def test_lock_of_a_recycled_pid_is_taken_over_with_one_line(tmp_path, capsys, pid):
+@pytest.mark.parametrize('holder', ['this_process', 'pid_1'])
+def test_lock_of_a_recycled_pid_is_taken_over_with_one_line(tmp_path, capsys, holder):
     """A restarted container is PID 1 again; after a reboot another process can hold the PID."""
+    pid = os.getpid() if holder == 'this_process' else 1
     write_lock(tmp_path, pid=pid, process_start=run_lock.process_start(pid) + 1)
     with RunLock(str(tmp_path)) as lock:
         assert json.loads((tmp_path / LOCK_NAME).read_text()) == lock.owner
