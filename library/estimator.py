@@ -1,6 +1,7 @@
 """The tf.estimator.Estimator built from the merged config, and the checkpoint it uses."""
 import tensorflow as tf
 
+from library import banner
 from library import best_snapshot
 from library import files
 from library import config as config_lib
@@ -98,8 +99,11 @@ def with_progress(model_fn):
     return model_fn_with_progress
 
 
-def make_estimator(config, recipe, save=False):
-    """Returns (estimator, params) for `config` and `recipe`; with save=True also saves the config."""
+def make_estimator(config, recipe, save=False, announce=False):
+    """Returns (estimator, params) for `config` and `recipe`.
+
+    save=True also saves the config; announce=True prints the banner of a training run.
+    """
     params = make_params(config, recipe.model)
     if save:
         save_config(config)
@@ -108,6 +112,8 @@ def make_estimator(config, recipe, save=False):
         config=run_config.make_run_config(config),
         params=params,
         warm_start_from=warm_start.warm_start_settings(config))
+    if announce:
+        banner.show(estimator.config, config)
     return estimator, params
 
 

@@ -216,7 +216,7 @@ def train_and_evaluate(args, config, recipe):
 
 def train_evaluate_loop(config, recipe):
     """The body of train_and_evaluate, run while holding model_dir's run lock."""
-    estimator, params = estimator_lib.make_estimator(config, recipe)
+    estimator, params = estimator_lib.make_estimator(config, recipe, announce=True)
     snapshot = make_snapshot(config, params, recipe)
     total = total_train_steps(params, config)
     epoch_steps = params['steps_per_epoch']
@@ -293,7 +293,7 @@ def run_cluster_task(config, recipe, evaluate):
     """
     chief = distribution.is_chief()
     with run_lock.RunLock(config['model_dir']) if chief else contextlib.nullcontext():
-        estimator, params = estimator_lib.make_estimator(config, recipe, save=chief)
+        estimator, params = estimator_lib.make_estimator(config, recipe, save=chief, announce=True)
         on_evaluation = None
         if evaluate and distribution.keeps_best_snapshot(config):
             on_evaluation = functools.partial(offer_to_snapshot, make_snapshot(config, params, recipe))
@@ -307,7 +307,7 @@ def train(args, config, recipe):
 
 def train_loop(config, recipe):
     """The body of train, run while holding model_dir's run lock."""
-    estimator, params = estimator_lib.make_estimator(config, recipe)
+    estimator, params = estimator_lib.make_estimator(config, recipe, announce=True)
     total = total_train_steps(params, config)
     step = current_step(config['model_dir'])
     if step >= total:
