@@ -55,7 +55,8 @@ def main(argv=None):
         args, config = config_lib.parse(argv, prog='run.py', description=__doc__.split('\n')[0],
                                         add_extra_arguments=add_run_time_arguments)
         if args.print_config:
-            sys.stdout.write(config.to_yaml())
+            from library.config_files import printed
+            sys.stdout.write(printed(config))
             return 0
         check_model_name(config['model'])
         module_name, function_name = MODES[args.mode].split(':')

@@ -5,6 +5,7 @@ from library import banner
 from library import best_snapshot
 from library import files
 from library import config as config_lib
+from library import config_files
 from library import file_systems
 from library import hooks
 from library import image_folders
@@ -78,9 +79,9 @@ def make_params(config, model):
 
 
 def save_config(config):
-    """Writes config.yaml and hyperparameters.yaml that reproduce this run into model_dir."""
+    """Writes config.yaml, which records and reproduces this run, into model_dir."""
     tf.io.gfile.makedirs(config['model_dir'])
-    for name, text in config_lib.saved_files(config).items():
+    for name, text in config_files.saved_files(config).items():
         files.write_atomically(files.join(config['model_dir'], name), text)
 
 
