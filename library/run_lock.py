@@ -2,7 +2,9 @@
 
 The lock records the owner's host and PID. A second run on the same model_dir
 refuses with a message naming them; a lock whose owner is gone (same host,
-process no longer alive) is taken over.
+process no longer alive) is taken over. The lock creates model_dir when it is
+missing, and a run that then ends with a ConfigError before any checkpoint was
+written removes what it created, so a config error leaves nothing behind.
 """
 import json
 import os
@@ -11,6 +13,7 @@ import time
 
 import tensorflow as tf
 
+from library import files
 from library.config import ConfigError
 
 LOCK_NAME = 'run.lock'
@@ -38,6 +41,18 @@ def _read_owner(path):
         return None
 
 
+def _first_missing_folder(folder):
+    """Returns the outermost folder that creating `folder` would create, or None when it exists."""
+    missing = None
+    while folder and not tf.io.gfile.exists(folder):
+        missing = folder
+        parent = files.split(folder)[0]
+        if parent == folder or not files.is_local(folder):
+            break
+        folder = parent
+    return missing
+
+
 def _create_exclusive(path, text):
     """Creates `path` holding `text`; returns False if it already exists."""
     if '://' in path:
@@ -62,8 +77,10 @@ class RunLock:
         self.path = os.path.join(model_dir, LOCK_NAME)
         self.owner = {'host': socket.gethostname(), 'pid': os.getpid(),
                       'started': time.strftime('%Y-%m-%dT%H:%M:%S')}
+        self.created = None
 
     def acquire(self):
+        self.created = _first_missing_folder(os.path.dirname(self.path))
         tf.io.gfile.makedirs(os.path.dirname(self.path))
         text = json.dumps(self.owner)
         for _ in range(2):
@@ -87,5 +104,8 @@ class RunLock:
     def __enter__(self):
         return self.acquire()
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, exc_type, exc_value, traceback):
         self.release()
+        config_error = exc_type is not None and issubclass(exc_type, ConfigError)
+        if config_error and self.created and not tf.train.latest_checkpoint(os.path.dirname(self.path)):
+            files.remove(self.created)

@@ -291,6 +291,7 @@ def run_cluster_task(config, recipe, evaluate):
     Only the chief holds model_dir's run lock and saves the config; only the task that
     distribution.keeps_best_snapshot names evaluates for the best snapshot.
     """
+    distribution.refuse_early_stopping(config)
     chief = distribution.is_chief()
     with run_lock.RunLock(config['model_dir']) if chief else contextlib.nullcontext():
         estimator, params = estimator_lib.make_estimator(config, recipe, save=chief, announce=True)
