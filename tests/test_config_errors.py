@@ -62,3 +62,12 @@ def test_cluster_run_with_early_stopping_is_refused(shapes_tfrecords, tmp_path, 
     assert run.main(argv) == 2
     assert 'early stopping is not available in a TF_CONFIG cluster run' in one_error_line(capsys)
     assert not model_dir.exists()
+
+
+def test_hub_export_of_a_model_without_feature_extractor_writes_nothing(shapes_tfrecords, tmp_path,
+                                                                         capsys):
+    export_dir = tmp_path / 'export'
+    argv = flags(shapes_tfrecords, str(tmp_path / 'model'), model='vae', export_hub_module='true')
+    assert run.main(argv + ['--mode', 'export', '--export_dir', str(export_dir)]) == 2
+    assert 'model vae has no feature extractor' in one_error_line(capsys)
+    assert os.listdir(tmp_path) == []
