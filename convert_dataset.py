@@ -9,6 +9,7 @@
 import sys
 from concurrent.futures.process import BrokenProcessPool
 
+from library import console
 from library.config import ConfigError, OneLineParser
 
 PROG = 'convert_dataset.py'
@@ -46,11 +47,13 @@ def build_parser():
                         help='any file that cannot be converted is an error (exit 2)')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the shuffle that mixes classes across shards')
+    parser.add_argument(console.VERBOSE_FLAG, action='store_true', help=console.VERBOSE_HELP)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    console.configure(args.verbose or console.verbose_requested([]))
     # Imported here, not at the top: worker processes re-import this file and
     # must stay free of TensorFlow, which takes seconds to import.
     import tensorflow as tf

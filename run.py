@@ -6,14 +6,15 @@
     python run.py --config_set demo --mode export --checkpoint best --export_dir export
 """
 import importlib
-import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # keep TensorFlow's C++ info lines off the console
+from library import console
 
-from library import config as config_lib
-from library import stop_signals
-from project.models import check_model_name
+console.configure(console.verbose_requested(sys.argv[1:]))  # before anything imports TensorFlow
+
+from library import config as config_lib  # noqa: E402
+from library import stop_signals  # noqa: E402
+from project.models import check_model_name  # noqa: E402
 
 # Each mode is 'module:function'; the function takes (args, config, recipe) and
 # returns an exit code. Modules are imported only for the mode that runs, so
@@ -38,6 +39,7 @@ def add_run_time_arguments(parser):
                         help='--mode export: folder that receives the SavedModel')
     parser.add_argument('--images', nargs='+', default=[],
                         help='--mode predict: image files to classify')
+    parser.add_argument(console.VERBOSE_FLAG, action='store_true', help=console.VERBOSE_HELP)
 
 
 def project_recipe(model_name):
@@ -65,7 +67,8 @@ def run_mode(argv):
         args, config = config_lib.parse(argv, prog='run.py', description=__doc__.split('\n')[0],
                                         add_extra_arguments=add_run_time_arguments)
         if args.print_config:
-            sys.stdout.write(config.to_yaml())
+            from library.config_files import printed
+            sys.stdout.write(printed(config))
             return 0
         check_model_name(config['model'])
         module_name, function_name = MODES[args.mode].split(':')

@@ -17,6 +17,11 @@ import yaml
 DEFAULT_SET = 'default'
 INHERITS_KEY = 'inherits'
 COMMAND_LINE = 'command line'
+# A config file may hold its hyperparameter sets under this top-level key (a self-contained
+# file such as --print_config writes); they are then used instead of hyperparameter_file.
+HYPERPARAMETER_SETS = 'hyperparameter_sets'
+# Written files note each value's origin after the help text: `# [int >= 1] help  <- set demo`.
+ORIGIN_MARK = '  <- '
 
 
 class ConfigError(Exception):
@@ -63,23 +68,46 @@ def read_yaml(path):
     return data
 
 
-def read_comments(path):
-    """Returns {key: comment} for the keys of the default set in `path`."""
+def section_lines(lines, section):
+    """Returns the lines of the top-level mapping `section`, with its indentation removed."""
+    inside, body = False, []
+    for line in lines:
+        if re.match(r'^%s\s*:' % re.escape(section), line):
+            inside = True
+        elif inside and re.match(r'^[^\s#]', line):
+            break
+        elif inside:
+            body.append(line)
+    indents = [len(line) - len(line.lstrip()) for line in body if line.strip()
+               and not line.lstrip().startswith('#')]
+    cut = min(indents, default=0)
+    return [line[cut:] for line in body]
+
+
+def read_comments(path, section=None):
+    """Returns {key: comment} for the keys of the default set in `path` (or in its `section`).
+
+    Origin notes (ORIGIN_MARK and what follows) of written files are left out.
+    """
+    with open(path, encoding='utf-8') as stream:
+        lines = stream.read().splitlines()
+    if section is not None:
+        lines = section_lines(lines, section)
     comments = {}
     in_default = False
-    with open(path, encoding='utf-8') as stream:
-        for line in stream:
-            if re.match(r'^%s\s*:' % DEFAULT_SET, line):
-                in_default = True
-            elif re.match(r'^\S', line) and not line.startswith('#'):
-                in_default = False
-            match = re.match(r'^\s+(\w+)\s*:.*?#\s*(.+)$', line)
-            if in_default and match:
-                comments[match.group(1)] = match.group(2).strip()
+    for line in lines:
+        if re.match(r'^%s\s*:' % DEFAULT_SET, line):
+            in_default = True
+        elif re.match(r'^\S', line) and not line.startswith('#'):
+            in_default = False
+        match = re.match(r'^\s+(\w+)\s*:.*?#\s*(.+)$', line)
+        if in_default and match:
+            comments[match.group(1)] = re.split(r'\s+<-\s', match.group(2))[0].strip()
     return comments
 
 
 TYPE_NAMES = {'int': int, 'float': float, 'str': str, 'list': list, 'bool': bool}
+NULLABLE = 'nullable'
 COMPARISONS = {'>=': lambda a, b: a >= b, '>': lambda a, b: a > b,
                '<=': lambda a, b: a <= b, '<': lambda a, b: a < b}
 
@@ -89,8 +117,9 @@ class KeyRule:
 
     A key's comment may start with `[...]` holding a type name (needed when the
     default is null), `list of TYPE` (the elements of a list whose default is
-    empty; otherwise the default's first element gives their type), bounds such
-    as `>= 1` and choices such as `min|max`.
+    empty; otherwise the default's first element gives their type), `nullable`
+    (null is accepted although the default is not null), bounds such as `>= 1`
+    and choices such as `min|max`.
     """
 
     def __init__(self, default, comment=''):
@@ -109,7 +138,9 @@ class KeyRule:
             if token in TYPE_NAMES and position and tokens[position - 1] == 'of':
                 self.element = TYPE_NAMES[token]()
             elif token in TYPE_NAMES:
-                self.example = TYPE_NAMES[token]() if default is None else default
+                self.example = TYPE_NAMES[token]()
+            elif token == NULLABLE:
+                self.nullable = True
             elif token[0] in '<>':
                 operator = re.match(r'[<>]=?', token).group(0)
                 self.bounds.append((operator, float(token[len(operator):])))
@@ -131,18 +162,46 @@ class KeyRule:
             return 'must be one of %s, got %r' % ('|'.join(map(str, self.choices)), value)
         for operator, bound in self.bounds:
             if not COMPARISONS[operator](value, bound):
-                shown = int(bound) if bound.is_integer() else bound
-                return 'must be %s %s, got %r' % (operator, shown, value)
+                return 'must be %s %s, got %r' % (operator, number_text(bound), value)
         return None
+
+    def spec(self):
+        """Returns the `[...]` that rebuilds this rule whatever the default: type (and element type),
+        nullable, bounds, choices."""
+        parts = [name for name, kind in TYPE_NAMES.items() if type(self.example) is kind]
+        if self.element is not None:
+            parts += ['of'] + [name for name, kind in TYPE_NAMES.items() if type(self.element) is kind]
+        if self.nullable:
+            parts.append(NULLABLE)
+        parts += ['%s %s' % (operator, number_text(bound)) for operator, bound in self.bounds]
+        if self.choices:
+            parts.append('|'.join(yaml_scalar(choice) for choice in self.choices))
+        return '[%s]' % ' '.join(parts) if parts else ''
+
+
+def number_text(bound):
+    """Returns a bound as written: 1 rather than 1.0."""
+    return str(int(bound)) if bound.is_integer() else repr(bound)
 
 
 class SetFile:
-    """One YAML file of named sets; `default` defines the keys and their types."""
+    """One YAML file of named sets (or its top-level `section`); `default` defines the keys and their types.
 
-    def __init__(self, path, kind):
+    `embeds_hyperparameters` says whether the file also holds HYPERPARAMETER_SETS, which are
+    not sets of this file.
+    """
+
+    def __init__(self, path, kind, section=None):
         self.path = path
         self.kind = kind
-        self.sets = read_yaml(path)
+        data = read_yaml(path)
+        self.embeds_hyperparameters = section is None and HYPERPARAMETER_SETS in data
+        if section is None:
+            self.sets = {name: values for name, values in data.items() if name != HYPERPARAMETER_SETS}
+        elif isinstance(data.get(section), dict):
+            self.sets = data[section]
+        else:
+            raise ConfigError('%s: %s must be a mapping of set names to sets' % (path, section))
         for name, values in self.sets.items():
             if not isinstance(values, dict):
                 raise ConfigError('%s: %s set %r must be a mapping of keys to values, got %s' % (
@@ -151,7 +210,7 @@ class SetFile:
             raise ConfigError('%s: no %r set (it defines the known %s keys)' % (
                 path, DEFAULT_SET, kind))
         self.defaults = self.resolve(DEFAULT_SET)
-        comments = read_comments(path)
+        comments = read_comments(path, section)
         self.rules = {key: KeyRule(value, comments.get(key, key))
                       for key, value in self.defaults.items()}
         for key, value in self.defaults.items():
@@ -284,27 +343,20 @@ def add_key_flags(parser, set_file):
 
 
 def yaml_scalar(value):
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()
+    """Returns `value` as one line of flow-style YAML."""
+    return yaml.safe_dump(value, default_flow_style=True, width=float('inf')).strip().removesuffix(
+        '...').strip()
 
 
 class Config(dict):
-    """Merged configuration: a dict of values plus the origin of each value."""
+    """Merged configuration: a dict of values plus the origin and the KeyRule of each value."""
 
-    def __init__(self, values, origins, command, hyperparameter_keys):
+    def __init__(self, values, origins, command, hyperparameter_keys, rules=None):
         super().__init__(values)
         self.origins = origins
         self.command = command
         self.hyperparameter_keys = set(hyperparameter_keys)
-
-    def to_yaml(self, with_origins=True):
-        """Returns the merged values as YAML, each line commented with its origin."""
-        lines = []
-        for key, value in self.items():
-            line = '%s: %s' % (key, yaml_scalar(value))
-            if with_origins:
-                line = '%-48s # %s' % (line, self.origins[key])
-            lines.append(line)
-        return '\n'.join(lines) + '\n'
+        self.rules = rules or {}
 
 
 def merge(set_file, set_name, overrides, values=None, origins=None):
@@ -341,11 +393,14 @@ def build_parser(prog, description, add_extra_arguments, argv):
     pre.add_argument('--hyperparameter_set')
     known, _ = pre.parse_known_args(argv)
     config_file = SetFile(known.config_file, 'config')
-    selected = config_file.resolve(known.config_set)
-    hyper_path = known.hyperparameter_file or resolve_relative(
-        str(selected.get('hyperparameter_file') or config_file.defaults.get(
-            'hyperparameter_file', 'hyperparameters.yaml')), known.config_file)
-    hyper_file = SetFile(hyper_path, 'hyperparameter')
+    if config_file.embeds_hyperparameters and not known.hyperparameter_file:
+        hyper_file = SetFile(known.config_file, 'hyperparameter', section=HYPERPARAMETER_SETS)
+    else:
+        selected = config_file.resolve(known.config_set)
+        hyper_path = known.hyperparameter_file or resolve_relative(
+            str(selected.get('hyperparameter_file') or config_file.defaults.get(
+                'hyperparameter_file', 'hyperparameters.yaml')), known.config_file)
+        hyper_file = SetFile(hyper_path, 'hyperparameter')
     clash = set(config_file.defaults) & set(hyper_file.defaults)
     if clash:
         raise ConfigError('%s and %s both define %s' % (
@@ -378,25 +433,11 @@ def parse(argv=None, prog='run.py', description=None, add_extra_arguments=lambda
     values, origins = merge(hyper_file, hyper_set, overrides, values, origins)
     values['hyperparameter_file'] = hyper_file.path
     command = shlex.join(['python', prog] + argv)
-    return args, Config(values, origins, command, hyper_file.defaults)
+    return args, Config(values, origins, command, hyper_file.defaults,
+                        rules=dict(config_file.rules, **hyper_file.rules))
 
 
 def to_flags(values):
     """Returns the command-line flags ['--key', 'value', ...] that set `values` (None values left out)."""
     return [part for key, value in values.items() if value is not None
             for part in ('--' + key, str(value))]
-
-
-def saved_files(config):
-    """Returns {file name: YAML text} that reproduce `config` with --config_file."""
-    hyper_keys = config.hyperparameter_keys
-    project = {key: value for key, value in config.items() if key not in hyper_keys}
-    project['hyperparameter_file'] = 'hyperparameters.yaml'
-    hyper = {key: value for key, value in config.items() if key in hyper_keys}
-    hyper_sets = {DEFAULT_SET: hyper, config['hyperparameter_set']: dict(hyper)}
-    header = '# Written by: %s\n# Reproduce with: python run.py --config_file <this file>\n' % (
-        config.command)
-    return {
-        'config.yaml': header + yaml.safe_dump({DEFAULT_SET: project}, sort_keys=False),
-        'hyperparameters.yaml': header + yaml.safe_dump(hyper_sets, sort_keys=False),
-    }

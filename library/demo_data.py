@@ -13,9 +13,14 @@ import math
 import os
 import sys
 
-import numpy as np
-import tensorflow as tf
-from PIL import Image, ImageDraw, ImageFilter
+from library import console
+
+if __name__ == '__main__':
+    console.configure(console.verbose_requested(sys.argv[1:]))  # before TensorFlow is imported
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
 CLASSES = ('circle', 'square', 'triangle')
 MIN_CONTRAST = 120
@@ -105,6 +110,7 @@ def main(argv=None):
     parser.add_argument('--min_edge', type=int, default=64, help='smallest image edge in pixels')
     parser.add_argument('--max_edge', type=int, default=256, help='largest image edge in pixels')
     parser.add_argument('--seed', type=int, default=0, help='random seed (same seed, same files)')
+    parser.add_argument(console.VERBOSE_FLAG, action='store_true', help=console.VERBOSE_HELP)
     args = parser.parse_args(argv)
     for name in ('train_per_class', 'test_per_class', 'min_edge'):
         if getattr(args, name) < 1:

@@ -253,6 +253,21 @@ class _EvaluationListener(tf.estimator.Exporter):
         self.on_evaluation(eval_result, checkpoint_path)
 
 
+def refuse_early_stopping(config):
+    """Raises ConfigError when early stopping is set: a cluster run has no way to stop every task early.
+
+    tf.estimator.train_and_evaluate trains each task to max_steps; the evaluator's verdict
+    never reaches the chief and the workers.
+    """
+    if config['early_stopping_patience'] or config['stop_threshold'] is not None:
+        raise ConfigError(
+            'early_stopping_patience %d and stop_threshold %s: early stopping is not available in '
+            'a TF_CONFIG cluster run (every task trains to train_epochs or max_train_steps); set '
+            'early_stopping_patience 0 and stop_threshold null' % (
+                config['early_stopping_patience'], 'null' if config['stop_threshold'] is None
+                else config['stop_threshold']))
+
+
 def run_cluster_task(estimator, params, input_fn, on_evaluation=None):
     """Runs this process's TF_CONFIG task with tf.estimator.train_and_evaluate; returns 0.
 

@@ -1,9 +1,11 @@
 """The tf.estimator.Estimator built from the merged config, and the checkpoint it uses."""
 import tensorflow as tf
 
+from library import banner
 from library import best_snapshot
 from library import files
 from library import config as config_lib
+from library import config_files
 from library import file_systems
 from library import hooks
 from library import image_folders
@@ -62,10 +64,10 @@ def make_params(config, model, trains=False, evaluates=False):
 
 
 def save_run(config, params, model):
-    """Writes config.yaml and hyperparameters.yaml that reproduce this run into model_dir, and a
-    classifier's class list (classes.json)."""
+    """Writes config.yaml, which records and reproduces this run, into model_dir, and a classifier's
+    class list (classes.json)."""
     tf.io.gfile.makedirs(config['model_dir'])
-    for name, text in config_lib.saved_files(config).items():
+    for name, text in config_files.saved_files(config).items():
         files.write_atomically(files.join(config['model_dir'], name), text)
     if model.requires_classes:
         run_classes.write(config['model_dir'], params['class_names'])
@@ -107,11 +109,12 @@ def with_progress(model_fn):
     return model_fn_with_progress
 
 
-def make_estimator(config, recipe, save=False, trains=False, evaluates=False):
+def make_estimator(config, recipe, save=False, trains=False, evaluates=False, announce=False):
     """Returns (estimator, params) for `config` and `recipe` (see make_params for `trains`, `evaluates`).
 
     When it `trains`, model_dir's latest checkpoint must fit the model; with
-    save=True the run's config and class list are then saved.
+    save=True the run's config and class list are then saved; announce=True
+    prints the banner of a training run.
     """
     params = make_params(config, recipe.model, trains, evaluates)
     if trains:
@@ -123,6 +126,8 @@ def make_estimator(config, recipe, save=False, trains=False, evaluates=False):
         config=run_config.make_run_config(config),
         params=params,
         warm_start_from=warm_start.warm_start_settings(config))
+    if announce:
+        banner.show(estimator.config, config)
     return estimator, params
 
 

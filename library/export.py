@@ -41,12 +41,16 @@ def serving_input_receiver_fn(recipe, params):
     return functools.partial(image_bytes_receiver, recipe.preprocess_for_serving, params)
 
 
-def export_hub_module(model, params, checkpoint, version_dir):
-    """Writes the feature extractor of `checkpoint` as a TF Hub module; returns its path."""
-    if model.feature_network is None:
+def check_hub_export(model, config):
+    """Raises ConfigError when export_hub_module is asked of a model without a feature extractor."""
+    if config['export_hub_module'] and model.feature_network is None:
         raise config_lib.ConfigError('export_hub_module: model %s has no feature extractor to '
                                      'export (classifiers such as cnn and resnet have one)'
-                                     % params['model'])
+                                     % config['model'])
+
+
+def export_hub_module(model, params, checkpoint, version_dir):
+    """Writes the feature extractor of `checkpoint` as a TF Hub module; returns its path."""
     target = files.join(params['export_dir'], HUB_FOLDER, version_dir)
     tf.io.gfile.makedirs(files.join(params['export_dir'], HUB_FOLDER))
     return hub_export.export_feature_extractor(model.feature_network, params, checkpoint, target)
@@ -55,6 +59,7 @@ def export_hub_module(model, params, checkpoint, version_dir):
 def export(args, config, recipe):
     """Exports --checkpoint (best, latest or a path) to a new version folder in --export_dir."""
     file_systems.ensure_file_systems({'export_dir': args.export_dir})
+    check_hub_export(recipe.model, config)
     estimator, params = estimator_lib.make_estimator(config, recipe)
     checkpoint = estimator_lib.fitting_checkpoint(args.checkpoint, config, recipe, params)
     params['export_dir'] = args.export_dir

@@ -26,6 +26,8 @@ import sys
 import threading
 import time
 
+from library import console
+
 LOOPBACK = 'localhost'
 POLL_SECONDS = 0.1
 STOP_GRACE_SECONDS = 5
@@ -281,9 +283,9 @@ def parse_arguments(argv):
     parser.add_argument('--shutdown_timeout', type=float, default=300,
                         help='seconds the workers and the evaluator may run on after the chief '
                              'finished before the launcher stops them (default 300)')
-    if '--' not in argv:
-        parser.error('expected the command after --, e.g. -- run.py --config_set demo')
-    split = argv.index('--')
+    parser.add_argument(console.VERBOSE_FLAG, action='store_true',
+                        help=console.VERBOSE_HELP + '; applies to every task')
+    split = argv.index('--') if '--' in argv else len(argv)
     args = parser.parse_args(argv[:split])
     command = argv[split + 1:]
     if not command:
@@ -297,6 +299,7 @@ def parse_arguments(argv):
 
 def main(argv=None):
     args, command = parse_arguments(sys.argv[1:] if argv is None else list(argv))
+    console.configure(args.verbose or console.verbose_requested([]))  # the tasks inherit it
     launcher = Launcher(command, args.workers, args.ps, args.evaluator, args.shutdown_timeout)
     return launcher.run()
 

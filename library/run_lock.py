@@ -6,7 +6,10 @@ refuses with a message naming them. On the same host a lock is stale, and
 taken over with one line saying so, when its process is gone, when the machine
 rebooted since (another boot id), or when its PID now belongs to another
 process (another start time: a restarted container is PID 1 again). SIGTERM
-and SIGINT release the lock (library/stop_signals.py).
+and SIGINT release the lock (library/stop_signals.py). The lock creates
+model_dir when it is missing, and a run that then ends with a ConfigError
+before any checkpoint was written removes what it created, so a config error
+leaves nothing behind.
 """
 import contextlib
 import json
@@ -80,6 +83,18 @@ def _read_owner(path):
         return None
 
 
+def _first_missing_folder(folder):
+    """Returns the outermost folder that creating `folder` would create, or None when it exists."""
+    missing = None
+    while folder and not tf.io.gfile.exists(folder):
+        missing = folder
+        parent = files.split(folder)[0]
+        if parent == folder or not files.is_local(folder):
+            break
+        folder = parent
+    return missing
+
+
 def _create_exclusive(path, text):
     """Creates `path` holding `text`; returns False if it already exists."""
     if '://' in path:
@@ -116,8 +131,10 @@ class RunLock:
                       'started': time.strftime('%Y-%m-%dT%H:%M:%S'),
                       'process_start': process_start(os.getpid()), 'boot_id': boot_id()}
         self.signals = None
+        self.created = None
 
     def acquire(self):
+        self.created = _first_missing_folder(os.path.dirname(self.path))
         tf.io.gfile.makedirs(os.path.dirname(self.path))
         text = json.dumps(self.owner)
         for _ in range(2):
@@ -150,8 +167,11 @@ class RunLock:
             self.signals = stack.pop_all()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, exc_type, exc_value, traceback):
         try:
             self.release()
+            config_error = exc_type is not None and issubclass(exc_type, ConfigError)
+            if config_error and self.created and not tf.train.latest_checkpoint(os.path.dirname(self.path)):
+                files.remove(self.created)
         finally:
             self.signals.close()

@@ -233,7 +233,8 @@ def train_and_evaluate(args, config, recipe):
 
 def train_evaluate_loop(config, recipe):
     """The body of train_and_evaluate, run while holding model_dir's run lock."""
-    estimator, params = estimator_lib.make_estimator(config, recipe, trains=True, evaluates=True)
+    estimator, params = estimator_lib.make_estimator(config, recipe, trains=True, evaluates=True,
+                                                     announce=True)
     snapshot = make_snapshot(config, params, recipe)
     total = total_train_steps(params, config)
     epoch_steps = params['steps_per_epoch']
@@ -308,10 +309,11 @@ def run_cluster_task(config, recipe, evaluate):
     Only the chief holds model_dir's run lock and saves the config; only the task that
     distribution.keeps_best_snapshot names evaluates for the best snapshot.
     """
+    distribution.refuse_early_stopping(config)
     chief = distribution.is_chief()
     with run_lock.RunLock(config['model_dir']) if chief else contextlib.nullcontext():
         estimator, params = estimator_lib.make_estimator(config, recipe, save=chief, trains=True,
-                                                         evaluates=evaluate)
+                                                         evaluates=evaluate, announce=True)
         on_evaluation = None
         if evaluate and distribution.keeps_best_snapshot(config):
             on_evaluation = functools.partial(offer_to_snapshot, make_snapshot(config, params, recipe))
@@ -325,7 +327,7 @@ def train(args, config, recipe):
 
 def train_loop(config, recipe):
     """The body of train, run while holding model_dir's run lock."""
-    estimator, params = estimator_lib.make_estimator(config, recipe, trains=True)
+    estimator, params = estimator_lib.make_estimator(config, recipe, trains=True, announce=True)
     total = total_train_steps(params, config)
     step = current_step(config['model_dir'])
     if step >= total:

@@ -1,5 +1,6 @@
 """Config sets, precedence, flags and the one-line errors of run.py."""
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -8,6 +9,7 @@ import pytest
 import yaml
 
 from library import config as config_lib
+from library import config_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,16 +97,88 @@ def test_typed_values_from_command_line(files):
     assert parse(files, '--max_train_steps', 'null')['max_train_steps'] is None
 
 
+def without_location(config):
+    """The values of `config` but hyperparameter_file (where the hyperparameters were read)."""
+    return {key: value for key, value in config.items() if key != 'hyperparameter_file'}
+
+
+def write_saved(config, folder):
+    folder.mkdir()
+    for name, text in config_files.saved_files(config).items():
+        (folder / name).write_text(text)
+    return folder / 'config.yaml'
+
+
 def test_saved_config_reproduces_the_run(files, tmp_path):
     config = parse(files, '--config_set', 'small', '--xla', '--learning_rate', '0.5')
-    out = tmp_path / 'saved'
-    out.mkdir()
-    for name, text in config_lib.saved_files(config).items():
-        (out / name).write_text(text)
-    assert 'run.py' in (out / 'config.yaml').read_text().splitlines()[0]
-    again = config_lib.parse(['--config_file', str(out / 'config.yaml')])[1]
-    assert {k: v for k, v in again.items() if k != 'hyperparameter_file'} == {
-        k: v for k, v in config.items() if k != 'hyperparameter_file'}
+    saved = write_saved(config, tmp_path / 'saved')
+    assert sorted(os.listdir(tmp_path / 'saved')) == ['config.yaml']
+    assert 'run.py' in saved.read_text().splitlines()[0]
+    again = config_lib.parse(['--config_file', str(saved)])[1]
+    assert without_location(again) == without_location(config)
+    assert again['hyperparameter_set'] == 'fast'
+
+
+def test_saved_config_records_commit_and_versions(files, tmp_path):
+    import numpy
+    import platform
+    import tensorflow as tf
+    header = write_saved(parse(files), tmp_path / 'saved').read_text().split('\ndefault:')[0]
+    assert re.search(r'^# git commit ([0-9a-f]{40}( \(dirty: uncommitted changes\))?|: unknown)',
+                     header, re.M), header
+    assert '# Python %s, TensorFlow %s, NumPy %s' % (
+        platform.python_version(), tf.__version__, numpy.__version__) in header
+
+
+def test_saved_config_keeps_the_rules_of_every_key(files, tmp_path):
+    config = parse(files, '--config_set', 'small', '--max_train_steps', '9', '--learning_rate', '1')
+    saved = str(write_saved(config, tmp_path / 'saved'))
+    for flag, value, expected in [
+            ('--train_batch_size', '0', '--train_batch_size must be >= 1, got 0'),
+            ('--best_mode', 'median', "--best_mode must be one of min|max, got 'median'"),
+            ('--learning_rate', '-1', '--learning_rate must be >= 0, got -1.0')]:
+        with pytest.raises(config_lib.ConfigError) as error:
+            config_lib.parse(['--config_file', saved, flag, value])
+        assert str(error.value) == expected
+    again = config_lib.parse(['--config_file', saved, '--max_train_steps', 'null',
+                              '--learning_rate', '0.25'])[1]
+    assert again['max_train_steps'] is None and again['learning_rate'] == 0.25
+    rules = config_lib.SetFile(saved, 'config').rules
+    assert rules['train_batch_size'].help == 'batch'
+    assert rules['max_train_steps'].help == 'limit'
+
+
+def test_saved_config_refuses_out_of_bounds_values_like_project_yaml(tmp_path):
+    _, config = config_lib.parse(['--config_file', os.path.join(ROOT, 'project.yaml'),
+                                  '--config_set', 'demo'])
+    saved = write_saved(config, tmp_path / 'runs_x')
+    result = run_cli('--config_file', str(saved), '--train_batch_size', '0', cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == 'run.py: error: --train_batch_size must be >= 1, got 0\n'
+    assert not os.path.exists(tmp_path / 'runs')
+
+
+def printed_values(text):
+    """Returns the values of a --print_config output: its config and hyperparameter defaults."""
+    data = yaml.safe_load(text)
+    return dict(data['default'], **data[config_lib.HYPERPARAMETER_SETS]['default'])
+
+
+def test_print_config_loads_back_from_another_folder(tmp_path):
+    argv = ['--config_set', 'demo', '--learning_rate', '0.02', '--max_train_steps', '5',
+            '--crop_area_range', '[0.4, 1.0]']
+    first = run_cli(*argv, '--print_config')
+    assert first.returncode == 0, first.stderr
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    (elsewhere / 'printed.yaml').write_text(first.stdout)
+    again = run_cli('--config_file', 'printed.yaml', '--print_config', cwd=str(elsewhere))
+    assert again.returncode == 0, again.stderr
+    _, config = config_lib.parse(['--config_file', os.path.join(ROOT, 'project.yaml')] + argv)
+    assert without_location(printed_values(again.stdout)) == without_location(config)
+    assert without_location(printed_values(first.stdout)) == without_location(config)
+    assert re.search(r'^ +learning_rate: 0.02 .*<- command line$', first.stdout, re.M)
+    assert re.search(r'^ +image_size: 48 .*# \[int >= 8 <= 8192\] .*<- set demo$', first.stdout, re.M)
 
 
 BROKEN = {
@@ -159,8 +233,7 @@ def shipped_sets():
 def test_print_config_for_every_shipped_set(set_name):
     args, config = config_lib.parse(['--config_file', os.path.join(ROOT, 'project.yaml'),
                                      '--config_set', set_name, '--print_config'])
-    printed = yaml.safe_load(config.to_yaml())
-    assert printed == dict(config)
+    assert printed_values(config_files.printed(config)) == dict(config)
     assert all(config.origins[key] for key in config)
 
 
@@ -171,7 +244,7 @@ def test_print_config_does_not_import_tensorflow():
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert 'train_batch_size: 512' in result.stdout
-    assert '# set gtx1080ti' in result.stdout
+    assert '<- set gtx1080ti' in result.stdout
 
 
 def test_help_lists_every_key_with_help_text():

@@ -176,8 +176,8 @@ def test_saved_config_reproduces_the_run(trained_run):
     code, stdout = run_main(['--config_file', os.path.join(model_dir, 'config.yaml'),
                              '--print_config'])
     assert code == 0
-    assert re.search(r'^model_dir: %s\s' % re.escape(model_dir), stdout, re.M)
-    assert re.search(r'^learning_rate: 0.01\s', stdout, re.M)
+    assert re.search(r'^ +model_dir: %s\s' % re.escape(model_dir), stdout, re.M)
+    assert re.search(r'^ +learning_rate: 0.01\s', stdout, re.M)
 
 
 def test_restart_does_not_redo_epochs_or_lose_the_best(trained_run, tmp_path):
