@@ -3,6 +3,7 @@ files that are not images, a small PNG whose header claims 20000x20000, JPEGs cu
 forged size. Each is refused by name; the other images of the batch or command are still served."""
 import io
 import json
+import re
 import struct
 import zlib
 
@@ -50,6 +51,23 @@ def good_images():
             for index in range(len(CLASSES)) for image_format in ('JPEG', 'PNG')]
 
 
+@pytest.fixture(scope='module')
+def signature(trained_run, tmp_path_factory):  # noqa: F811 (fixture argument)
+    """The serving_default signature of the exported best snapshot."""
+    export_dir = str(tmp_path_factory.mktemp('export'))
+    code, stdout = run_main(tiny_flags(trained_run['data'], trained_run['model_dir']) + [
+        '--mode', 'export', '--checkpoint', 'best', '--export_dir', export_dir])
+    assert code == 0, stdout
+    path = re.search(r'exported SavedModel from \S+ to (\S+)', stdout).group(1)
+    return tf.saved_model.load(path).signatures['serving_default']
+
+
+def serve(signature, images):
+    """Returns the signature's outputs for a list of encoded images, as NumPy arrays."""
+    outputs = signature(image_bytes=tf.constant(images, tf.string))
+    return {name: value.numpy() for name, value in outputs.items()}
+
+
 def test_max_pixels_defaults_to_the_converters_limit():
     with open(ROOT + '/project.yaml') as stream:
         assert yaml.safe_load(stream)['default']['max_pixels'] == MAX_PIXELS == Image.MAX_IMAGE_PIXELS
@@ -61,6 +79,41 @@ def test_header_size_is_read_without_decoding(image_format):
     Image.new('RGB', (37, 21)).save(buffer, image_format)
     assert headers.image_size(tf.constant(buffer.getvalue())).numpy().tolist() == [21, 37]
     assert headers.image_problem(tf.constant(buffer.getvalue()), MAX_PIXELS).numpy() == b''
+
+
+def test_empty_batch_returns_empty_outputs(signature):
+    outputs = serve(signature, [])
+    assert outputs['probabilities'].shape == (0, len(CLASSES))
+    assert outputs['classes'].shape == outputs['class_names'].shape == outputs['status'].shape == (0,)
+
+
+def test_each_bad_image_is_named_by_its_status_and_the_others_are_served(signature, good_images):
+    cut_jpeg = photo_jpeg(1)
+    bad = {
+        1: (b'not an image at all', 'not a decodable image'),
+        3: (png_claiming(20000, 20000), 'the header states 20000x20000 = 400000000 pixels, over the limit '
+                                        'of max_pixels %d; refused without decoding' % MAX_PIXELS),
+        4: (cut_jpeg[:len(cut_jpeg) * 99 // 100], 'truncated image'),
+        6: (jpeg_claiming(good_images[0], 65500, 65500), 'the header states 65500x65500'),
+        7: (b'', 'empty image bytes'),
+        8: (b'\xff\xd8\xff\xe0 only the start of a JPEG \xff\xd9', 'corrupt JPEG header'),
+    }
+    batch = list(good_images)
+    for index in sorted(bad):
+        batch.insert(index, bad[index][0])
+    outputs = serve(signature, batch)
+    alone = serve(signature, good_images)
+    statuses = [status.decode() for status in outputs['status']]
+    good_rows = [index for index in range(len(batch)) if index not in bad]
+    for index, (_, expected) in bad.items():
+        assert expected in statuses[index], (index, statuses[index])
+        assert not outputs['probabilities'][index].any()
+        assert outputs['class_names'][index] == b''
+    assert [statuses[index] for index in good_rows] == [''] * len(good_images)
+    np.testing.assert_allclose(outputs['probabilities'][good_rows], alone['probabilities'], atol=1e-6)
+    np.testing.assert_array_equal(outputs['classes'][good_rows], alone['classes'])
+    assert [name.decode() for name in outputs['class_names'][good_rows]] == [
+        CLASSES[index] for index in alone['classes']]
 
 
 def predict(trained_run, paths, **overrides):  # noqa: F811 (fixture argument)
