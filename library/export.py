@@ -5,9 +5,9 @@ strings, and applies the evaluation preprocessing in the graph (the recipe's
 preprocess_for_serving), so clients send raw image files. Besides the model's outputs it
 returns `status` per image: '' when served, else the problem (not an image, over
 `max_pixels`, cut short, undecodable); such an image gets zeros ('' for strings) in the
-other outputs and the rest of the batch is served. An empty batch gives empty outputs. A model whose ModelSpec has a serving_input_fn (a
-generator taking latent vectors, for instance) uses that instead. The class names go
-into assets.extra/class_names.txt.
+other outputs and the rest of the batch is served. An empty batch gives empty outputs.
+A model whose ModelSpec has a serving_input_fn (a generator taking latent vectors, for
+instance) uses that instead. The class names go into assets.extra/class_names.txt.
 """
 import dataclasses
 import functools
