@@ -1,11 +1,15 @@
 """--mode export: a SavedModel for TF Serving and saved_model_cli, and optionally a TF Hub module.
 
-The serving_default signature takes `image_bytes`, a batch of encoded JPEG/PNG strings,
-and applies the evaluation preprocessing in the graph (the recipe's preprocess_for_serving),
-so clients send raw image files. A model whose ModelSpec has a serving_input_fn (a
-generator taking latent vectors, for instance) uses that instead. The class names go
-into assets.extra/class_names.txt.
+The serving_default signature takes `image_bytes`, a batch of encoded JPEG/PNG/GIF/BMP
+strings, and applies the evaluation preprocessing in the graph (the recipe's
+preprocess_for_serving), so clients send raw image files. Besides the model's outputs it
+returns `status` per image: '' when served, else the problem (not an image, over
+`max_pixels`, cut short, undecodable); such an image gets zeros ('' for strings) in the
+other outputs and the rest of the batch is served. An empty batch gives empty outputs.
+A model whose ModelSpec has a serving_input_fn (a generator taking latent vectors, for
+instance) uses that instead. The class names go into assets.extra/class_names.txt.
 """
+import dataclasses
 import functools
 import os
 import sys
@@ -18,20 +22,69 @@ from library import estimator as estimator_lib
 from library import file_systems
 from library import files
 from library import hub_export
+from library.data import examine
+from library.data import headers
 
 CLASS_NAMES_ASSET = 'class_names.txt'
+STATUS = 'status'
+SERVING_KEY = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+UNDECODABLE = 'the image cannot be decoded (the server log says why)'
 HUB_FOLDER = 'hub'
 
 
+def checked_image(encoded, preprocess, max_pixels, blank):
+    """Returns (preprocess(encoded), '') for one encoded image, or (blank, its problem) without raising.
+
+    The header is checked first (library/data/headers.py: format, size within
+    `max_pixels`, end marker), so nothing is decoded that is refused; an image
+    that passes but still fails to decode is caught and logged by the server.
+    """
+    problem = headers.image_problem(encoded, max_pixels)
+
+    def decode():
+        (image,), failure = examine.guarded(lambda data: (preprocess(data),), encoded, (blank,), UNDECODABLE)
+        return image, failure
+    return tf.cond(tf.equal(problem, ''), decode, lambda: (blank, problem))
+
+
 def image_bytes_receiver(preprocess_for_serving, params):
-    """Returns the ServingInputReceiver: `image_bytes` [None] strings -> preprocessed images."""
+    """Returns the ServingInputReceiver: `image_bytes` [None] strings -> preprocessed images and the
+    `status` of each ('' or its problem; the model_fn sees it through with_status)."""
     image_bytes = tf.compat.v1.placeholder(tf.string, [None], name='image_bytes')
-    images = tf.map_fn(
-        lambda encoded: preprocess_for_serving(encoded, params),
-        image_bytes, fn_output_signature=tf.float32)
-    images.set_shape([None, params['image_size'], params['image_size'], params['channels']])
-    return tf.estimator.export.ServingInputReceiver({'image': images},
+    shape = [params['image_size'], params['image_size'], params['channels']]
+    images, status = tf.map_fn(
+        lambda encoded: checked_image(encoded, lambda data: preprocess_for_serving(data, params),
+                                      params['max_pixels'], tf.zeros(shape)),
+        image_bytes, fn_output_signature=(tf.TensorSpec(shape, tf.float32), tf.TensorSpec([], tf.string)))
+    # Convolutions fused by the graph optimizer fail on an empty batch: the model sees one blank image
+    # instead, whose outputs with_status drops.
+    images = tf.cond(tf.equal(tf.size(status), 0), lambda: tf.zeros([1] + shape), lambda: images)
+    return tf.estimator.export.ServingInputReceiver({'image': images, STATUS: status},
                                                     {'image_bytes': image_bytes})
+
+
+def blanked(output, served):
+    """Returns `output` with zeros (or '') in the rows of the images that were not `served`."""
+    mask = tf.reshape(served, tf.concat([tf.shape(served), tf.ones([tf.rank(output) - 1], tf.int32)], 0))
+    return tf.where(mask, output, tf.zeros_like(output))
+
+
+def with_status(model_fn):
+    """Wraps `model_fn` so the serving signature also returns each image's `status` and blank outputs
+    (zeros, '') for an image that has a problem, one row per image sent; the model never sees `status`."""
+
+    def model_fn_with_status(features, labels, mode, params):
+        if STATUS not in features:
+            return model_fn(features, labels, mode, params)
+        status = features[STATUS]
+        spec = model_fn({key: value for key, value in features.items() if key != STATUS}, labels, mode, params)
+        served = tf.equal(status, '')
+        outputs = spec.export_outputs[SERVING_KEY].outputs
+        outputs = {name: blanked(value[:tf.size(status)], served) for name, value in outputs.items()}
+        outputs[STATUS] = status
+        return spec._replace(export_outputs=dict(
+            spec.export_outputs, **{SERVING_KEY: tf.estimator.export.PredictOutput(outputs)}))
+    return model_fn_with_status
 
 
 def serving_input_receiver_fn(recipe, params):
@@ -60,6 +113,8 @@ def export(args, config, recipe):
     """Exports --checkpoint (best, latest or a path) to a new version folder in --export_dir."""
     file_systems.ensure_file_systems({'export_dir': args.export_dir})
     check_hub_export(recipe.model, config)
+    if recipe.model.serving_input_fn is None:
+        recipe = dataclasses.replace(recipe, model_fn=with_status(recipe.model_fn))
     estimator, params = estimator_lib.make_estimator(config, recipe)
     checkpoint = estimator_lib.fitting_checkpoint(args.checkpoint, config, recipe, params)
     params['export_dir'] = args.export_dir

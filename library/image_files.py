@@ -24,6 +24,7 @@ EXIF_ORIENTATION = 0x0112
 CHANNELS_OF_MODE = {'L': 1, 'LA': 2, 'RGB': 3, 'RGBA': 4}
 GRAY_MODES = ('1', 'L', 'I', 'F', 'I;16', 'I;16L', 'I;16B', 'I;16N')
 ALPHA_MODES = ('RGBA', 'RGBa', 'PA', 'LA', 'La')
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # larger images are refused (Pillow's DecompressionBombWarning, made an error)
 SIGNATURES = ((b'\xff\xd8\xff', 'JPEG'), (b'\x89PNG\r\n\x1a\n', 'PNG'), (b'GIF8', 'GIF'),
               (b'BM', 'BMP'))
 

@@ -1,9 +1,10 @@
 """--mode predict: classify image files with a checkpoint, one JSON line per image.
 
-Each file is decoded and preprocessed exactly as the exported SavedModel does it
-(the recipe's preprocess_for_serving). A file that cannot be read or decoded gets
-one error line on stderr naming it; the others are still classified, and the exit code
-is 1 when any file failed.
+Each file is checked and preprocessed exactly as the exported SavedModel does it: the
+header checks of library/data/headers.py (format, size within `max_pixels`, end marker)
+before anything is decoded, then the recipe's preprocess_for_serving. A file that cannot
+be read, fails a check or cannot be decoded gets one error line on stderr naming it; the
+others are still classified, and the exit code is 1 when any file failed.
 """
 import json
 import sys
@@ -13,6 +14,7 @@ import tensorflow as tf
 
 from library import config as config_lib
 from library import estimator as estimator_lib
+from library.data import headers
 
 
 def load_image(path, preprocess_for_serving, params):
@@ -22,6 +24,9 @@ def load_image(path, preprocess_for_serving, params):
             encoded = stream.read()
     except tf.errors.OpError as error:
         raise ValueError('cannot read (%s)' % error.message) from None
+    problem = headers.image_problem(tf.constant(encoded), params['max_pixels']).numpy().decode()
+    if problem:
+        raise ValueError(problem)
     try:
         return preprocess_for_serving(tf.constant(encoded), params).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:

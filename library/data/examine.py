@@ -140,14 +140,14 @@ def file_elements(pairs, per_epoch, num_classes):
     return pairs.enumerate().map(lambda position, pair: examine_file(position, *pair), num_parallel_calls=AUTOTUNE)
 
 
-def guarded(load, element, fallback):
+def guarded(load, element, fallback, problem=UNDECODABLE):
     """Returns (load(element), '') or (fallback, problem) when decoding fails, without failing.
 
     The attempt runs in a one-element dataset whose error is logged and dropped.
     """
     attempt = tf.data.Dataset.from_tensors(element).map(load).ignore_errors(log_warning=True)
     attempt = attempt.map(lambda *outputs: (outputs, tf.constant('')))
-    failure = tf.data.Dataset.from_tensors((fallback, tf.constant(UNDECODABLE)))
+    failure = tf.data.Dataset.from_tensors((fallback, tf.constant(problem)))
     return attempt.concatenate(failure).take(1).get_single_element()
 
 
