@@ -7,6 +7,7 @@ it are checked as they are against project.yaml, followed by the value's origin
 (`<- set demo`).
 """
 from library import config as config_lib
+from library import config_rules
 from library import provenance
 
 CONFIG_FILE_NAME = 'config.yaml'
@@ -15,7 +16,7 @@ COLUMN = 48
 
 def key_line(key, value, rule, origin, indent):
     """Returns `key: value  # [spec] help  <- origin` indented by `indent`."""
-    text = '%s%s: %s' % (indent, key, config_lib.yaml_scalar(value))
+    text = '%s%s: %s' % (indent, key, config_rules.yaml_scalar(value))
     comment = ' '.join(part for part in (rule.spec(), rule.help) if part) if rule else ''
     if origin:
         comment += config_lib.ORIGIN_MARK + origin
@@ -37,7 +38,7 @@ def to_yaml(config, header_lines):
     lines += ['%s:' % config_lib.HYPERPARAMETER_SETS] + set_lines(config, hyper_keys, '  ')
     hyper_set = config.get('hyperparameter_set') or config_lib.DEFAULT_SET
     if hyper_set != config_lib.DEFAULT_SET:
-        lines.append('  %s: {}' % config_lib.yaml_scalar(str(hyper_set)))
+        lines.append('  %s: {}' % config_rules.yaml_scalar(str(hyper_set)))
     return '\n'.join(lines) + '\n'
 
 
