@@ -20,6 +20,7 @@ import sys
 import tensorflow as tf
 
 from library import best_snapshot
+from library import checkpoints
 from library import config as config_lib
 from library import distribution
 from library import estimator as estimator_lib
@@ -27,16 +28,6 @@ from library import files
 from library import profiling
 from library import run_config
 from library import run_lock
-
-
-def current_step(model_dir):
-    """Returns the global step of the latest checkpoint in `model_dir` (0 when there is none)."""
-    checkpoint = tf.train.latest_checkpoint(model_dir)
-    if checkpoint is None:
-        return 0
-    # Not tf.train.load_variable: on ram:// it takes a checkpoint prefix for a folder.
-    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint)
-    return int(reader.get_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP))
 
 
 def evaluation_metric_names(recipe, params):
@@ -91,7 +82,7 @@ def train_until(estimator, input_fn, params, start_step, target_step):
         epochs = math.ceil((target_step - step) / epoch_steps) if epoch_steps else None
         estimator.train(functools.partial(input_fn, epochs=epochs),
                         max_steps=target_step, hooks=profiling.profiler_hooks(params))
-        reached = current_step(estimator.model_dir)
+        reached = checkpoints.current_step(estimator.model_dir)
         if reached <= step:
             raise RuntimeError('training made no progress from step %d: the training input (%s) '
                                'ended at once' % (step, params['train_files']))
@@ -136,7 +127,7 @@ def report_diverged(message, model_dir):
     """Prints why training stopped on a NaN loss; returns exit code 1."""
     say('training stopped: %s. The last good checkpoint is step %d in %s and the best '
         'snapshot is unchanged; lower learning_rate or set gradient_clip_norm.' % (
-            message, current_step(model_dir), model_dir))
+            message, checkpoints.current_step(model_dir), model_dir))
     return 1
 
 
@@ -160,7 +151,7 @@ def report_stop(error, model_dir):
         raise error
     sys.stderr.write('run.py: error: %s. The last complete checkpoint is step %d in %s and the '
                      'best snapshot is unchanged; free space and rerun the same command to '
-                     'resume.\n' % (failed_writes[0], current_step(model_dir), model_dir))
+                     'resume.\n' % (failed_writes[0], checkpoints.current_step(model_dir), model_dir))
     return 1
 
 
@@ -196,6 +187,7 @@ def run_training(config, recipe, loop, evaluate):
         return run_cluster_task(config, recipe, evaluate=evaluate)
     with run_lock.RunLock(config['model_dir']):
         remove_checkpoint_leftovers(config['model_dir'])
+        checkpoints.repair(config['model_dir'])
         return loop(config, recipe)
 
 
@@ -214,7 +206,7 @@ def train_evaluate_loop(config, recipe):
     if interval < 1:
         raise config_lib.ConfigError('epochs_between_evals must be at least 1, got %d' %
                                      config['epochs_between_evals'])
-    step = current_step(config['model_dir'])
+    step = checkpoints.current_step(config['model_dir'])
     if step:
         say('resuming from global step %d of %d in %s' % (step, total, config['model_dir']))
     without_improvement = evaluations_since_best(snapshot, step, interval)
@@ -299,7 +291,7 @@ def train_loop(config, recipe):
     """The body of train, run while holding model_dir's run lock."""
     estimator, params = estimator_lib.make_estimator(config, recipe)
     total = total_train_steps(params, config)
-    step = current_step(config['model_dir'])
+    step = checkpoints.current_step(config['model_dir'])
     if step >= total:
         say('training already finished at step %d of %d in %s' % (step, total,
                                                                    config['model_dir']))

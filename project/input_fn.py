@@ -23,6 +23,7 @@ import sys
 import tensorflow as tf
 
 from library import dataset_info
+from library import checkpoints
 from library import image_folders
 from library import tfrecord_schema as schema
 from library.config import ConfigError
@@ -156,8 +157,7 @@ def run_seed(params):
     """Returns the seed of this input_fn call: from random_seed and the checkpointed step, or random."""
     if params['random_seed'] is None:
         return random.SystemRandom().randrange(2 ** 62)
-    from library.training import current_step  # imported here: library.training imports this module
-    step = current_step(params['model_dir']) if params.get('model_dir') else 0
+    step = checkpoints.current_step(params['model_dir']) if params.get('model_dir') else 0
     digest = hashlib.sha256(('%d/%d' % (params['random_seed'], step)).encode()).digest()
     return int.from_bytes(digest[:8], 'little') >> 2
 
