@@ -89,13 +89,33 @@ def require_restorable(prefix, label):
     return prefix
 
 
+def committed_step(folder):
+    """Returns the step of the model.ckpt-N that folder's state file names when its .index exists, else None.
+
+    Saver writes a checkpoint's files first and names it in the state file last, so files
+    of a later step are what a save that did not finish left behind.
+    """
+    named = state_checkpoint(folder)
+    match = re.match(r'^model\.ckpt-(\d+)$', posixpath.basename(named or ''))
+    if not match or not tf.io.gfile.exists(named + '.index'):
+        return None
+    return int(match.group(1))
+
+
 def find_usable(folder):
-    """Returns (newest prefix that restores or None, [(prefix, reason, file names)] of newer ones that do not)."""
+    """Returns (prefix to restore or None, [(prefix, reason, file names)] of the newer ones skipped).
+
+    The prefix is the checkpoint the state file names if it restores, else the newest one that does.
+    """
     found = checkpoint_files(folder)
+    committed = committed_step(folder)
     skipped = []
     for step in sorted(found, reverse=True):
         prefix = files.join(folder, 'model.ckpt-%d' % step)
-        problem = restore_problem(prefix, found[step])
+        if committed is not None and step > committed:
+            problem = 'newer than the checkpoint state file names: a save that did not finish'
+        else:
+            problem = restore_problem(prefix, found[step])
         if problem is None:
             return prefix, skipped
         skipped.append((prefix, problem, found[step]))
@@ -176,8 +196,8 @@ def usable_checkpoint(folder):
 def repair(model_dir):
     """Makes the `checkpoint` state file of `model_dir` name its newest checkpoint that restores.
 
-    Newer checkpoints that do not restore are moved into model_dir/damaged/, so training
-    never writes over them; says so in one line. Returns the prefix, or None when there
+    Newer checkpoint files (damaged, or left by a save that did not finish) are moved into
+    model_dir/damaged/, so training never writes over them; says so in one line. Returns the prefix, or None when there
     are no checkpoint files (a new run). Call it only while holding model_dir's run lock.
     """
     prefix, skipped = find_usable(model_dir)
@@ -186,14 +206,21 @@ def repair(model_dir):
     if prefix is None:
         return None
     named = state_checkpoint(model_dir)
-    if not skipped and named is not None and same_path(named, prefix):
+    state_is_right = named is not None and same_path(named, prefix)
+    if state_is_right and not skipped:
         return prefix
-    for damaged, _, names in skipped:
-        move_aside(model_dir, damaged, names)
-    write_state(model_dir, prefix)
-    said = 'skipped %s, moved to %s; ' % (describe_skipped(skipped), files.join(
-        model_dir, DAMAGED_FOLDER)) if skipped else ''
-    before = 'it named %s' % posixpath.basename(named) if named else 'it was missing, empty or unreadable'
-    warn('%s: %sthe checkpoint state file now names %s (%s)' % (
-        model_dir, said, posixpath.basename(prefix), before))
+    parts = []
+    if skipped:
+        for damaged, _, names in skipped:
+            move_aside(model_dir, damaged, names)
+        parts.append('skipped %s, moved to %s' % (describe_skipped(skipped),
+                                                  files.join(model_dir, DAMAGED_FOLDER)))
+    if state_is_right:
+        parts.append('using %s' % posixpath.basename(prefix))
+    else:
+        write_state(model_dir, prefix)
+        before = 'named %s' % posixpath.basename(named) if named else 'was missing, empty or unreadable'
+        parts.append('the checkpoint state file %s; it now names %s' % (
+            before, posixpath.basename(prefix)))
+    warn('%s: %s' % (model_dir, '; '.join(parts)))
     return prefix

@@ -93,7 +93,8 @@ def test_lost_state_file_resumes_from_the_newest_checkpoint(
     assert 'resuming from global step 15 of 30' in out
     assert 'step 16/30' in out and 'step 1/30' not in out
     [line] = warnings(err)
-    assert 'now names model.ckpt-15 (it was missing, empty or unreadable)' in line
+    assert line == ('warning: %s: the checkpoint state file was missing, empty or unreadable; '
+                    'it now names model.ckpt-15' % model_dir)
     assert_unchanged(before, checkpoint_files(model_dir), 15)
     assert not os.path.exists(os.path.join(model_dir, 'damaged'))
 
@@ -112,8 +113,8 @@ def test_damaged_newest_checkpoint_is_moved_aside_and_training_resumes_from_the_
     assert code == 0, out + err
     assert 'resuming from global step 10 of 30' in out
     [line] = warnings(err)
-    assert line == ('warning: %s: skipped %s, moved to %s; the checkpoint state file now names '
-                    'model.ckpt-10 (it named model.ckpt-15)' % (
+    assert line == ('warning: %s: skipped %s, moved to %s; the checkpoint state file named '
+                    'model.ckpt-15; it now names model.ckpt-10' % (
                         model_dir, reason, os.path.join(model_dir, 'damaged')))
     after = checkpoint_files(model_dir)
     assert_unchanged(before, after, 10)
@@ -126,6 +127,21 @@ def test_damaged_newest_checkpoint_is_moved_aside_and_training_resumes_from_the_
             assert stream.read() == damaged_bytes
     else:
         assert damaged == ['model.ckpt-15.data-00000-of-00001', 'model.ckpt-15.meta']
+
+
+def test_files_of_a_save_that_did_not_finish_are_moved_aside_not_written_over(
+        shapes_tfrecords, model_dir, capfd):
+    with open(os.path.join(model_dir, 'checkpoint'), 'w') as stream:
+        stream.write('model_checkpoint_path: "model.ckpt-10"\n')
+    unfinished = of_steps(checkpoint_files(model_dir), {15})
+    code, out, err = resume(shapes_tfrecords, model_dir, capfd)
+    assert code == 0, out + err
+    assert 'resuming from global step 10 of 30' in out
+    assert warnings(err) == [
+        'warning: %s: skipped model.ckpt-15 (newer than the checkpoint state file names: a save '
+        'that did not finish), moved to %s; using model.ckpt-10' % (
+            model_dir, os.path.join(model_dir, 'damaged'))]
+    assert checkpoint_files(os.path.join(model_dir, 'damaged')) == unfinished
 
 
 def test_a_second_damage_of_the_same_step_never_overwrites_the_first(
