@@ -24,6 +24,7 @@ from library import checkpoints
 from library import config as config_lib
 from library import distribution
 from library import estimator as estimator_lib
+from library import eval_events
 from library import files
 from library import profiling
 from library import run_config
@@ -210,16 +211,20 @@ def train_evaluate_loop(config, recipe):
     if step:
         say('resuming from global step %d of %d in %s' % (step, total, config['model_dir']))
     without_improvement = evaluations_since_best(snapshot, step, interval)
-    metrics = None
+    metrics, stopped = None, False
     try:
         estimator_lib.save_config(config)
-        while step < total:
+        if lacks_evaluation(estimator, step, interval, total):
+            say('evaluating the checkpoint of step %d first: its evaluation never finished' % step)
+            metrics, improved = evaluate_and_snapshot(estimator, recipe.input_fn, params, snapshot)
+            without_improvement = 0 if improved else without_improvement
+            stopped = stop_early(metrics, without_improvement, config)
+        while step < total and not stopped:
             step = train_until(estimator, recipe.input_fn, params, step,
                                min((step // interval + 1) * interval, total))
             metrics, improved = evaluate_and_snapshot(estimator, recipe.input_fn, params, snapshot)
             without_improvement = 0 if improved else without_improvement + 1
-            if stop_early(metrics, without_improvement, config):
-                break
+            stopped = stop_early(metrics, without_improvement, config)
     except (tf.estimator.NanLossDuringTrainingError, tf.errors.OpError) as error:
         return report_stop(error, config['model_dir'])
     if metrics is None:
@@ -227,6 +232,13 @@ def train_evaluate_loop(config, recipe):
         metrics, _ = evaluate_and_snapshot(estimator, recipe.input_fn, params, snapshot)
     report_final(metrics, snapshot, config)
     return 0
+
+
+def lacks_evaluation(estimator, step, interval, total):
+    """Whether `step` is an evaluation point (a multiple of `interval`, or `total`) without a finished evaluation."""
+    if step < 1 or (step % interval and step != total):
+        return False
+    return step not in eval_events.evaluated_steps(estimator.eval_dir())
 
 
 def evaluate_and_snapshot(estimator, input_fn, params, snapshot):
