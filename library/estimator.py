@@ -116,7 +116,8 @@ def resolve_checkpoint(choice, config):
     """Returns the checkpoint prefix for --checkpoint latest, best, a prefix or a folder; one that restores."""
     label = '--checkpoint %s' % choice
     if choice == 'best':
-        checkpoint = best_snapshot.best_checkpoint(run_config.best_model_dir(config))[0]
+        checkpoint = best_snapshot.best_checkpoint(run_config.best_model_dir(config),
+                                                   config['model_dir'])[0]
         return checkpoints.require_restorable(checkpoint, label)
     if choice == 'latest':
         checkpoint = checkpoints.usable_checkpoint(config['model_dir'])

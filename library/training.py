@@ -50,7 +50,8 @@ def make_snapshot(config, params, recipe):
             'best_metric %r is not produced by the evaluation of model %s; metrics: %s' % (
                 config['best_metric'], config['model'], ', '.join(names)))
     return best_snapshot.BestSnapshot(run_config.best_model_dir(config), config['best_metric'],
-                                      config['best_mode'], config['keep_best_max'])
+                                      config['best_mode'], config['keep_best_max'],
+                                      model_dir=config['model_dir'])
 
 
 def format_metrics(metrics):
