@@ -1,15 +1,16 @@
 """Finding a usable checkpoint in model_dir, whatever happened to its files.
 
-TensorFlow trusts the `checkpoint` state file: without it (deleted, empty) training starts
-again from step 0 and writes over the existing model.ckpt-N files, and a damaged newest
-checkpoint (a truncated .data file, a missing .index) ends every mode in a traceback.
-Here the checkpoint files themselves are the truth: the newest one whose tensors all read
-back is used, and the newer ones that do not are named with the reason.
+TensorFlow trusts the `checkpoint` state file alone: without it (deleted, empty) training
+starts again from step 0 and writes over the existing model.ckpt-N files, and a damaged
+newest checkpoint (a truncated .data file, a missing .index) ends every mode in a
+traceback. Here the checkpoint the state file names is used when all its tensors read
+back; otherwise the newest checkpoint whose tensors do. Newer files are skipped, each
+with its reason (damaged, or left by a save that did not finish).
 
 Only a run that trains (and holds model_dir's run lock) changes anything: it moves the
-damaged checkpoint files into model_dir/damaged/ (never deleting or overwriting a file)
-and rewrites the state file. Evaluate, export, predict and sample only read, so they never
-disturb a training run writing its next checkpoint in the same folder.
+skipped files into model_dir/damaged/ (never deleting or overwriting a file) and rewrites
+the state file. Evaluate, export, predict and sample only read, so they never disturb a
+training run writing its next checkpoint in the same folder.
 """
 import os
 import posixpath
@@ -35,7 +36,7 @@ def checkpoint_step(prefix):
 
 
 def state_checkpoint(folder):
-    """Returns the prefix that folder's `checkpoint` state file names; None if missing, empty or unreadable."""
+    """Returns the prefix folder's `checkpoint` state file names; None if missing, empty or unreadable."""
     try:
         state = tf.train.get_checkpoint_state(folder)
     except READ_ERRORS:
@@ -176,7 +177,7 @@ def unusable_error(folder, skipped):
 
 
 def usable_checkpoint(folder):
-    """Returns the newest checkpoint of `folder` that restores (None when it holds none), changing nothing.
+    """Returns the checkpoint of `folder` to restore (see find_usable; None if none), changing nothing.
 
     Says on stderr which newer ones were skipped and why; a ConfigError when
     checkpoint files are there but none restores.
@@ -197,8 +198,9 @@ def repair(model_dir):
     """Makes the `checkpoint` state file of `model_dir` name its newest checkpoint that restores.
 
     Newer checkpoint files (damaged, or left by a save that did not finish) are moved into
-    model_dir/damaged/, so training never writes over them; says so in one line. Returns the prefix, or None when there
-    are no checkpoint files (a new run). Call it only while holding model_dir's run lock.
+    model_dir/damaged/, so training never writes over them; says so in one line. Returns
+    the prefix, or None when there are no checkpoint files (a new run). Call it only while
+    holding model_dir's run lock.
     """
     prefix, skipped = find_usable(model_dir)
     if prefix is None and skipped:

@@ -236,7 +236,7 @@ def train_evaluate_loop(config, recipe):
 
 
 def lacks_evaluation(estimator, step, interval, total):
-    """Whether `step` is an evaluation point (a multiple of `interval`, or `total`) without a finished evaluation."""
+    """Whether `step` is an evaluation point (a multiple of `interval`, or `total`) not yet evaluated."""
     if step < 1 or (step % interval and step != total):
         return False
     return step not in eval_events.evaluated_steps(estimator.eval_dir())
