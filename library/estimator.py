@@ -3,6 +3,7 @@ import tensorflow as tf
 
 from library import banner
 from library import best_snapshot
+from library import checkpoints
 from library import files
 from library import config as config_lib
 from library import config_files
@@ -132,19 +133,22 @@ def make_estimator(config, recipe, save=False, trains=False, evaluates=False, an
 
 
 def resolve_checkpoint(choice, config):
-    """Returns the checkpoint prefix for --checkpoint latest, best, a prefix or a folder."""
+    """Returns the checkpoint prefix for --checkpoint latest, best, a prefix or a folder; one that restores."""
+    label = '--checkpoint %s' % choice
     if choice == 'best':
-        return best_snapshot.best_checkpoint(run_config.best_model_dir(config))[0]
+        checkpoint = best_snapshot.best_checkpoint(run_config.best_model_dir(config),
+                                                   config['model_dir'])[0]
+        return checkpoints.require_restorable(checkpoint, label)
     if choice == 'latest':
-        checkpoint = tf.train.latest_checkpoint(config['model_dir'])
+        checkpoint = checkpoints.usable_checkpoint(config['model_dir'])
         if checkpoint is None:
             raise config_lib.ConfigError('--checkpoint latest: no checkpoint in model_dir %s; '
                                          'train first' % config['model_dir'])
         return checkpoint
     if tf.io.gfile.exists(choice + '.index'):  # before isdir: ram:// takes a file name's prefix for a folder
-        return choice
+        return checkpoints.require_restorable(choice, label)
     if tf.io.gfile.isdir(choice):
-        checkpoint = tf.train.latest_checkpoint(choice)
+        checkpoint = checkpoints.usable_checkpoint(choice)
         if checkpoint is None:
             raise config_lib.ConfigError('--checkpoint %s: folder holds no checkpoint' % choice)
         return checkpoint

@@ -12,6 +12,7 @@ instance) uses that instead. The class names go into assets.extra/class_names.tx
 import dataclasses
 import functools
 import os
+import re
 import sys
 import tempfile
 
@@ -30,6 +31,23 @@ STATUS = 'status'
 SERVING_KEY = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 UNDECODABLE = 'the image cannot be decoded (the server log says why)'
 HUB_FOLDER = 'hub'
+TEMPORARY_EXPORT = re.compile(r'^temp-\d+$')  # Estimator builds an export in temp-<timestamp>, then renames it
+
+
+def temporary_exports(export_dir):
+    """Returns the temp-<timestamp> folders an unfinished export left in `export_dir`."""
+    if not tf.io.gfile.isdir(export_dir):
+        return set()
+    return {files.join(export_dir, name.rstrip('/')) for name in tf.io.gfile.listdir(export_dir)
+            if TEMPORARY_EXPORT.match(name.rstrip('/'))}
+
+
+def remove_temporary_exports(export_dir, keep=frozenset()):
+    """Deletes the temp-<timestamp> folders in `export_dir` except `keep`; returns the deleted ones."""
+    removed = sorted(temporary_exports(export_dir) - set(keep))
+    for folder in removed:
+        files.remove(folder)
+    return removed
 
 
 def checked_image(encoded, preprocess, max_pixels, blank):
@@ -109,6 +127,27 @@ def export_hub_module(model, params, checkpoint, version_dir):
     return hub_export.export_feature_extractor(model.feature_network, params, checkpoint, target)
 
 
+def export_saved_model(estimator, recipe, params, checkpoint, export_dir):
+    """Writes the SavedModel of `checkpoint` into a new version folder of `export_dir`; returns its path."""
+    with tempfile.TemporaryDirectory() as scratch:
+        names_file = os.path.join(scratch, CLASS_NAMES_ASSET)
+        with open(names_file, 'w', encoding='utf-8') as stream:
+            stream.write(''.join('%s\n' % name for name in params['class_names']))
+        # Estimator renames a finished export's folder into place, which object stores and
+        # ram:// cannot do; a remote --export_dir gets a local export copied file by file.
+        local = files.is_local(export_dir)
+        path = estimator.export_saved_model(
+            export_dir if local else os.path.join(scratch, 'export'), serving_input_receiver_fn(recipe, params),
+            assets_extra={CLASS_NAMES_ASSET: names_file}, checkpoint_path=checkpoint)
+        path = path.decode() if isinstance(path, bytes) else path
+        if not local:
+            tf.io.gfile.makedirs(export_dir)
+            remote_path = files.join(export_dir, os.path.basename(path))
+            files.copy_folder(path, remote_path)
+            path = remote_path
+    return path
+
+
 def export(args, config, recipe):
     """Exports --checkpoint (best, latest or a path) to a new version folder in --export_dir."""
     file_systems.ensure_file_systems({'export_dir': args.export_dir})
@@ -118,22 +157,12 @@ def export(args, config, recipe):
     estimator, params = estimator_lib.make_estimator(config, recipe)
     checkpoint = estimator_lib.fitting_checkpoint(args.checkpoint, config, recipe, params)
     params['export_dir'] = args.export_dir
-    with tempfile.TemporaryDirectory() as scratch:
-        names_file = os.path.join(scratch, CLASS_NAMES_ASSET)
-        with open(names_file, 'w', encoding='utf-8') as stream:
-            stream.write(''.join('%s\n' % name for name in params['class_names']))
-        # Estimator renames a finished export's folder into place, which object stores and
-        # ram:// cannot do; a remote --export_dir gets a local export copied file by file.
-        local = files.is_local(args.export_dir)
-        path = estimator.export_saved_model(
-            args.export_dir if local else os.path.join(scratch, 'export'), serving_input_receiver_fn(recipe, params),
-            assets_extra={CLASS_NAMES_ASSET: names_file}, checkpoint_path=checkpoint)
-        path = path.decode() if isinstance(path, bytes) else path
-        if not local:
-            tf.io.gfile.makedirs(args.export_dir)
-            remote_path = files.join(args.export_dir, os.path.basename(path))
-            files.copy_folder(path, remote_path)
-            path = remote_path
+    for folder in remove_temporary_exports(args.export_dir):
+        sys.stderr.write('export: removed %s, left by an export that did not finish\n' % folder)
+    try:
+        path = export_saved_model(estimator, recipe, params, checkpoint, args.export_dir)
+    finally:
+        remove_temporary_exports(args.export_dir)
     sys.stdout.write('exported SavedModel from %s to %s\n' % (checkpoint, path))
     if recipe.model.serving_input_fn is None:
         sys.stdout.write(

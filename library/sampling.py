@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from library import checkpoints
 from library import config as config_lib
 from library import estimator as estimator_lib
 from library.generative import images as generative_images
@@ -48,7 +49,7 @@ def sample(args, config, recipe):
     estimator, params = estimator_lib.make_estimator(config, recipe)
     generative_spec.check_params(params)
     checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
-    step = int(tf.train.load_variable(checkpoint, tf.compat.v1.GraphKeys.GLOBAL_STEP))
+    step = checkpoints.checkpoint_step(checkpoint)
     features, layout = grid_features(params)
     images = generate_images(estimator, features, config['eval_batch_size'], checkpoint)
     named_images, start = {}, 0

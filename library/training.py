@@ -20,11 +20,12 @@ import sys
 import tensorflow as tf
 
 from library import best_snapshot
+from library import checkpoints
 from library import config as config_lib
-from library.checkpoints import current_step
 from library.data import diagnose
 from library import distribution
 from library import estimator as estimator_lib
+from library import eval_events
 from library import files
 from library import hooks
 from library import profiling
@@ -52,7 +53,8 @@ def make_snapshot(config, params, recipe):
             'best_metric %r is not produced by the evaluation of model %s; metrics: %s' % (
                 config['best_metric'], config['model'], ', '.join(names)))
     return best_snapshot.BestSnapshot(run_config.best_model_dir(config), config['best_metric'],
-                                      config['best_mode'], config['keep_best_max'])
+                                      config['best_mode'], config['keep_best_max'],
+                                      model_dir=config['model_dir'])
 
 
 def format_metrics(metrics):
@@ -85,7 +87,7 @@ def train_until(estimator, input_fn, params, start_step, target_step):
         epochs = math.ceil((target_step - step) / epoch_steps) if epoch_steps else None
         estimator.train(functools.partial(input_fn, epochs=epochs),
                         max_steps=target_step, hooks=profiling.profiler_hooks(params))
-        reached = current_step(estimator.model_dir)
+        reached = checkpoints.current_step(estimator.model_dir)
         if reached <= step:
             raise RuntimeError('training made no progress from step %d: the training input (%s) '
                                'ended at once' % (step, params['train_files']))
@@ -130,7 +132,7 @@ def report_diverged(message, model_dir):
     """Prints why training stopped on a NaN loss; returns exit code 1."""
     say('training stopped: %s. The last good checkpoint is step %d in %s and the best '
         'snapshot is unchanged; lower learning_rate or set gradient_clip_norm.' % (
-            message, current_step(model_dir), model_dir))
+            message, checkpoints.current_step(model_dir), model_dir))
     return 1
 
 
@@ -172,7 +174,7 @@ def report_stop(error, params):
         raise error
     sys.stderr.write('run.py: error: %s. The last complete checkpoint is step %d in %s and the '
                      'best snapshot is unchanged; free space and rerun the same command to '
-                     'resume.\n' % (failed_writes[0], current_step(model_dir), model_dir))
+                     'resume.\n' % (failed_writes[0], checkpoints.current_step(model_dir), model_dir))
     return 1
 
 
@@ -205,7 +207,7 @@ def remove_checkpoint_leftovers(model_dir):
 def report_signal(stop, model_dir, doing=None):
     """Prints the one line of a run stopped by SIGTERM or SIGINT; returns its exit code (143, 130)."""
     checkpoint = tf.train.latest_checkpoint(model_dir)
-    saved = current_step(model_dir)
+    saved = checkpoints.current_step(model_dir)
     reached = hooks.ProgressHook.reached
     where = doing or 'at step %d' % max(saved, reached or 0)
     sys.stderr.write('run.py: stopped by %s %s; the last checkpoint is %s; rerun the same '
@@ -221,6 +223,7 @@ def run_training(config, recipe, loop, evaluate):
     try:
         with run_lock.RunLock(config['model_dir']):
             remove_checkpoint_leftovers(config['model_dir'])
+            checkpoints.repair(config['model_dir'])
             return loop(config, recipe)
     except stop_signals.Stopped as stop:
         return report_signal(stop, config['model_dir'])
@@ -242,20 +245,24 @@ def train_evaluate_loop(config, recipe):
     if interval < 1:
         raise config_lib.ConfigError('epochs_between_evals must be at least 1, got %d' %
                                      config['epochs_between_evals'])
-    step = current_step(config['model_dir'])
+    step = checkpoints.current_step(config['model_dir'])
     if step:
         say('resuming from global step %d of %d in %s' % (step, total, config['model_dir']))
     without_improvement = evaluations_since_best(snapshot, step, interval)
-    metrics = None
+    metrics, stopped = None, False
     try:
         estimator_lib.save_run(config, params, recipe.model)
-        while step < total:
+        if lacks_evaluation(estimator, step, interval, total):
+            say('evaluating the checkpoint of step %d first: its evaluation never finished' % step)
+            metrics, improved = evaluate_and_snapshot(estimator, recipe.input_fn, params, snapshot)
+            without_improvement = 0 if improved else without_improvement
+            stopped = stop_early(metrics, without_improvement, config)
+        while step < total and not stopped:
             step = train_until(estimator, recipe.input_fn, params, step,
                                min((step // interval + 1) * interval, total))
             metrics, improved = evaluate_and_snapshot(estimator, recipe.input_fn, params, snapshot)
             without_improvement = 0 if improved else without_improvement + 1
-            if stop_early(metrics, without_improvement, config):
-                break
+            stopped = stop_early(metrics, without_improvement, config)
     except (tf.estimator.NanLossDuringTrainingError, tf.errors.OpError) as error:
         return report_stop(error, params)
     if metrics is None:
@@ -263,6 +270,13 @@ def train_evaluate_loop(config, recipe):
         metrics, _ = evaluate_and_snapshot(estimator, recipe.input_fn, params, snapshot)
     report_final(metrics, snapshot, config)
     return 0
+
+
+def lacks_evaluation(estimator, step, interval, total):
+    """Whether `step` is an evaluation point (a multiple of `interval`, or `total`) not yet evaluated."""
+    if step < 1 or (step % interval and step != total):
+        return False
+    return step not in eval_events.evaluated_steps(estimator.eval_dir())
 
 
 def evaluate_and_snapshot(estimator, input_fn, params, snapshot):
@@ -329,7 +343,7 @@ def train_loop(config, recipe):
     """The body of train, run while holding model_dir's run lock."""
     estimator, params = estimator_lib.make_estimator(config, recipe, trains=True, announce=True)
     total = total_train_steps(params, config)
-    step = current_step(config['model_dir'])
+    step = checkpoints.current_step(config['model_dir'])
     if step >= total:
         say('training already finished at step %d of %d in %s' % (step, total,
                                                                    config['model_dir']))

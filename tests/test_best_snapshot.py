@@ -192,3 +192,69 @@ def test_best_checkpoint_without_record_is_a_config_error(tmp_path):
 def test_bad_mode_or_keep_is_a_config_error(tmp_path, mode, keep):
     with pytest.raises(ConfigError):
         BestSnapshot(str(tmp_path), 'loss', mode, keep)
+
+
+def test_record_names_its_model_dir_and_another_run_is_refused(tmp_path):
+    run_a, run_b, best_dir = str(tmp_path / 'a'), str(tmp_path / 'b'), str(tmp_path / 'shared')
+    offer(BestSnapshot(best_dir, 'loss', 'min', model_dir=run_a), run_a, 100, 0.5)
+    assert read_best(best_dir)['model_dir'] == run_a
+    message = ('%s belongs to model_dir %s, not to this run\'s model_dir %s; give this run its own '
+               'best_model_dir' % (os.path.join(best_dir, 'best.json'), run_a, run_b))
+    with pytest.raises(ConfigError) as refused:
+        BestSnapshot(best_dir, 'loss', 'min', model_dir=run_b)
+    assert str(refused.value) == message
+    with pytest.raises(ConfigError) as refused:
+        best_snapshot.best_checkpoint(best_dir, run_b)
+    assert str(refused.value) == message
+    assert best_snapshot.best_checkpoint(best_dir, run_a)[1]['global_step'] == 100
+    assert sorted(os.listdir(best_dir)) == ['best.json', 'step-100']
+
+
+def test_best_dir_inside_model_dir_moves_with_it(tmp_path):
+    model_dir = str(tmp_path / 'run')
+    best_dir = os.path.join(model_dir, 'best')
+    offer(BestSnapshot(best_dir, 'loss', 'min', model_dir=model_dir), model_dir, 100, 0.5)
+    assert read_best(best_dir)['model_dir'] == '..'
+    moved = str(tmp_path / 'moved')
+    os.rename(model_dir, moved)
+    restarted = BestSnapshot(os.path.join(moved, 'best'), 'loss', 'min', model_dir=moved)
+    assert restarted.best_value == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match='belongs to model_dir %s' % moved):
+        BestSnapshot(os.path.join(moved, 'best'), 'loss', 'min', model_dir=model_dir)
+
+
+BAD_RECORDS = {
+    # name: (change to a valid record, or the whole file's text; words of the message)
+    'nan_value': ({'value': float('nan')}, 'the record value must be a finite number, got NaN'),
+    'string_value': ({'value': '0.5'}, 'the record value must be a finite number, got "0.5"'),
+    'null_value': ({'value': None}, 'the record value must be a finite number, got null'),
+    'infinite_in_snapshots': ({'snapshots': [{'value': float('inf'), 'global_step': 100,
+                                              'checkpoint': 'step-100/model.ckpt-100'}]},
+                              'snapshots[0] value must be a finite number, got Infinity'),
+    'string_step': ({'global_step': '100'}, 'the record global_step must be a step number, got "100"'),
+    'unknown_mode': ({'mode': 'median'}, 'the record mode must be min or max, got "median"'),
+    'bare_number': ('0.5\n', 'the record must be a mapping, got 0.5'),
+    'missing_folder': ({'checkpoint': 'step-7/model.ckpt-7'},
+                       'the record checkpoint "step-7/model.ckpt-7" does not exist (no %s)'),
+}
+
+
+@pytest.mark.parametrize('case', sorted(BAD_RECORDS))
+def test_wrong_values_in_best_json_are_one_line_naming_the_file_and_key(tmp_path, case):
+    model_dir, best_dir = str(tmp_path / 'run'), str(tmp_path / 'best')
+    offer(BestSnapshot(best_dir, 'loss', 'min'), model_dir, 100, 0.5)
+    change, words = BAD_RECORDS[case]
+    path = os.path.join(best_dir, 'best.json')
+    if isinstance(change, str):
+        text = change
+    else:
+        text = json.dumps(dict(read_best(best_dir), **change))
+    with open(path, 'w') as stream:
+        stream.write(text)
+    if case == 'missing_folder':
+        words %= os.path.join(best_dir, 'step-7', 'model.ckpt-7.index')
+    for read in (lambda: BestSnapshot(best_dir, 'loss', 'min'),
+                 lambda: best_snapshot.best_checkpoint(best_dir)):
+        with pytest.raises(ConfigError) as refused:
+            read()
+        assert str(refused.value) == '%s: %s; fix or move away that file' % (path, words)
