@@ -37,6 +37,9 @@ def add_run_time_arguments(parser):
                         help='--mode export: folder that receives the SavedModel')
     parser.add_argument('--images', nargs='+', default=[],
                         help='--mode predict: image files to classify')
+    parser.add_argument('--allow_config_change', action='store_true',
+                        help='resume a model_dir whose saved config differs in keys that change what '
+                             'its checkpoints mean (the earlier config is kept)')
 
 
 def project_recipe(model_name):

@@ -8,6 +8,7 @@ from library import file_systems
 from library import hooks
 from library import image_folders
 from library import run_config
+from library import run_identity
 from library import warm_start
 
 
@@ -77,9 +78,10 @@ def make_params(config, model):
 
 
 def save_config(config):
-    """Writes config.yaml and hyperparameters.yaml that reproduce this run into model_dir."""
+    """Writes the config files that reproduce this run into model_dir (config.yaml, or
+    config-step-N.yaml when a resume changed it; see library/run_identity.py)."""
     tf.io.gfile.makedirs(config['model_dir'])
-    for name, text in config_lib.saved_files(config).items():
+    for name, text in run_identity.files_to_save(config).items():
         files.write_atomically(files.join(config['model_dir'], name), text)
 
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from library import best_snapshot
 from library import config as config_lib
+from library import checkpoint_match
 from library.checkpoints import current_step
 from library.data import diagnose
 from library import distribution
@@ -28,6 +29,7 @@ from library import estimator as estimator_lib
 from library import files
 from library import profiling
 from library import run_config
+from library import run_identity
 from library import run_lock
 
 
@@ -200,18 +202,26 @@ def remove_checkpoint_leftovers(model_dir):
         files.remove(leftover)
 
 
-def run_training(config, recipe, loop, evaluate):
-    """Runs this process's cluster task under TF_CONFIG, else `loop(config, recipe)` holding the run lock."""
-    if distribution.cluster_task() is not None:
-        return run_cluster_task(config, recipe, evaluate=evaluate)
-    with run_lock.RunLock(config['model_dir']):
-        remove_checkpoint_leftovers(config['model_dir'])
-        return loop(config, recipe)
+def run_training(config, recipe, loop, evaluate, allow_config_change=False):
+    """Runs this process's cluster task under TF_CONFIG, else `loop(config, recipe)` holding the run lock.
+
+    A resume whose config changes what the checkpoints mean stops first (library/run_identity.py),
+    and one whose checkpoint does not fit the graph stops with one line (library/checkpoint_match.py).
+    """
+    if run_identity.check_resume(config, allow_config_change):
+        checkpoint_match.check(recipe, estimator_lib.make_params(config, recipe.model))
+    with checkpoint_match.restore_failures_reported(config['model_dir'], forget_config=True):
+        if distribution.cluster_task() is not None:
+            return run_cluster_task(config, recipe, evaluate=evaluate)
+        with run_lock.RunLock(config['model_dir']):
+            remove_checkpoint_leftovers(config['model_dir'])
+            return loop(config, recipe)
 
 
 def train_and_evaluate(args, config, recipe):
     """Trains epochs_between_evals epochs at a time, evaluating and snapshotting after each."""
-    return run_training(config, recipe, train_evaluate_loop, evaluate=True)
+    return run_training(config, recipe, train_evaluate_loop, evaluate=True,
+                        allow_config_change=args.allow_config_change)
 
 
 def train_evaluate_loop(config, recipe):
@@ -302,7 +312,8 @@ def run_cluster_task(config, recipe, evaluate):
 
 def train(args, config, recipe):
     """Trains up to train_epochs (or max_train_steps) without evaluating."""
-    return run_training(config, recipe, train_loop, evaluate=False)
+    return run_training(config, recipe, train_loop, evaluate=False,
+                        allow_config_change=args.allow_config_change)
 
 
 def train_loop(config, recipe):
@@ -329,7 +340,8 @@ def evaluate(args, config, recipe):
     checkpoint = estimator_lib.resolve_checkpoint(args.checkpoint, config)
     name = 'best' if args.checkpoint == 'best' else None
     try:
-        metrics = evaluate_checkpoint(estimator, recipe.input_fn, params, checkpoint, name=name)
+        with checkpoint_match.restore_failures_reported(config['model_dir']):
+            metrics = evaluate_checkpoint(estimator, recipe.input_fn, params, checkpoint, name=name)
     except tf.errors.OpError as error:
         return report_stop(error, params)
     say('evaluation of %s: %s' % (checkpoint, format_metrics(metrics)))
