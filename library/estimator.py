@@ -1,4 +1,6 @@
 """The tf.estimator.Estimator built from the merged config, and the checkpoint it uses."""
+import math
+
 import tensorflow as tf
 
 from library import best_snapshot
@@ -60,6 +62,20 @@ def total_train_steps(config, epoch_steps):
     return min(totals) if totals else None
 
 
+def evaluation_batches(config):
+    """Returns the batches of one evaluation (max_eval_steps caps it), or None when the set's size is unknown."""
+    try:
+        info = image_folders.describe(config['eval_files']) if config['eval_files'] else None
+    except config_lib.ConfigError:
+        info = None  # the evaluation itself reports what is wrong with eval_files, if it runs
+    batches = None
+    if info and info.get('count') is not None:
+        batches = math.ceil(int(info['count']) / config['eval_batch_size'])
+    if config['max_eval_steps'] is not None:
+        batches = min(batches or config['max_eval_steps'], config['max_eval_steps'])
+    return batches
+
+
 def make_params(config, model):
     """Returns the params given to model_fn: the config plus resolved dataset facts (`model`: its ModelSpec)."""
     if config['train_batch_size'] < 1 or config['eval_batch_size'] < 1:
@@ -74,6 +90,7 @@ def make_params(config, model):
     params['num_classes'], params['class_names'] = resolve_classes(config, info, model.requires_classes)
     params['steps_per_epoch'] = steps_per_epoch(config, info)
     params['total_train_steps'] = total_train_steps(config, params['steps_per_epoch'])
+    params['eval_batches'] = evaluation_batches(config)
     return params
 
 
@@ -86,10 +103,14 @@ def save_config(config):
 
 
 def with_progress(model_fn):
-    """Wraps `model_fn` so TRAIN specs also print progress lines from their own loss."""
+    """Wraps `model_fn` so TRAIN specs also print progress lines from their own loss, and long
+    evaluations print batches done and an ETA."""
 
     def model_fn_with_progress(features, labels, mode, params):
         spec = model_fn(features, labels, mode, params)
+        if mode == tf.estimator.ModeKeys.EVAL:
+            progress = hooks.EvaluationProgressHook(params.get('eval_batches'))
+            return spec._replace(evaluation_hooks=tuple(spec.evaluation_hooks) + (progress,))
         if mode != tf.estimator.ModeKeys.TRAIN:
             return spec
         progress = hooks.ProgressHook(

@@ -31,6 +31,7 @@ from library import profiling
 from library import run_config
 from library import run_identity
 from library import run_lock
+from library import run_record
 
 
 def evaluation_metric_names(recipe, params):
@@ -258,10 +259,13 @@ def train_evaluate_loop(config, recipe):
 
 
 def evaluate_and_snapshot(estimator, input_fn, params, snapshot):
-    """Evaluates the latest checkpoint and offers it to the best snapshot; returns (metrics, improved)."""
+    """Evaluates the latest checkpoint, offers it to the best snapshot and records it in metrics.jsonl;
+    returns (metrics, improved)."""
     checkpoint = estimator.latest_checkpoint()
     metrics = evaluate_checkpoint(estimator, input_fn, params, checkpoint)
-    return metrics, offer_to_snapshot(snapshot, metrics, checkpoint)
+    improved = offer_to_snapshot(snapshot, metrics, checkpoint)
+    run_record.record_evaluation(params, metrics, improved)
+    return metrics, improved
 
 
 def offer_to_snapshot(snapshot, metrics, checkpoint):
