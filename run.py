@@ -4,6 +4,7 @@
     python run.py --config_set demo                    # train and evaluate
     python run.py --config_set demo --print_config     # show the merged config
     python run.py --config_set demo --mode export --checkpoint best --export_dir export
+    python run.py --config_set demo --sweep learning_rate=0.01,0.001   # one run per value
 """
 import importlib
 import os
@@ -12,6 +13,7 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # keep TensorFlow's C++ info lines off the console
 
 from library import config as config_lib
+from library import sweep_flags
 from project.models import check_model_name
 
 # Each mode is 'module:function'; the function takes (args, config, recipe) and
@@ -40,6 +42,7 @@ def add_run_time_arguments(parser):
     parser.add_argument('--allow_config_change', action='store_true',
                         help='resume a model_dir whose saved config differs in keys that change what '
                              'its checkpoints mean (the earlier config is kept)')
+    sweep_flags.add_arguments(parser)
 
 
 def project_recipe(model_name):
@@ -52,12 +55,16 @@ def project_recipe(model_name):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args, config = config_lib.parse(argv, prog='run.py', description=__doc__.split('\n')[0],
                                         add_extra_arguments=add_run_time_arguments)
         if args.print_config:
             sys.stdout.write(config.to_yaml())
             return 0
+        if args.sweep:
+            from library import sweep
+            return sweep.run_sweep(args, config, argv, run_member=main, entry_point=os.path.abspath(__file__))
         check_model_name(config['model'])
         module_name, function_name = MODES[args.mode].split(':')
         mode_function = getattr(importlib.import_module(module_name), function_name)
