@@ -4,8 +4,10 @@
     python run.py --config_set demo                    # train and evaluate
     python run.py --config_set demo --print_config     # show the merged config
     python run.py --config_set demo --mode export --checkpoint best --export_dir export
+    python run.py --config_set demo --sweep learning_rate=0.01,0.001   # one run per value
 """
 import importlib
+import os
 import sys
 
 from library import console
@@ -14,6 +16,7 @@ console.configure(console.verbose_requested(sys.argv[1:]))  # before anything im
 
 from library import config as config_lib  # noqa: E402
 from library import stop_signals  # noqa: E402
+from library import sweep_flags  # noqa: E402
 from project.models import check_model_name  # noqa: E402
 
 # Each mode is 'module:function'; the function takes (args, config, recipe) and
@@ -40,6 +43,10 @@ def add_run_time_arguments(parser):
     parser.add_argument('--images', nargs='+', default=[],
                         help='--mode predict: image files to classify')
     parser.add_argument(console.VERBOSE_FLAG, action='store_true', help=console.VERBOSE_HELP)
+    parser.add_argument('--allow_config_change', action='store_true',
+                        help='resume a model_dir whose saved config differs in keys that change what '
+                             'its checkpoints mean (the earlier config is kept)')
+    sweep_flags.add_arguments(parser)
 
 
 def project_recipe(model_name):
@@ -56,7 +63,7 @@ def main(argv=None):
     at which step) and exit 143 or 130."""
     try:
         with stop_signals.raised_as_stopped():
-            return run_mode(argv)
+            return run_mode(sys.argv[1:] if argv is None else list(argv))
     except stop_signals.Stopped as stop:
         sys.stderr.write('run.py: stopped by %s\n' % stop.name)
         return stop.exit_code
@@ -70,6 +77,9 @@ def run_mode(argv):
             from library.config_files import printed
             sys.stdout.write(printed(config))
             return 0
+        if args.sweep:
+            from library import sweep
+            return sweep.run_sweep(args, config, argv, run_member=main, entry_point=os.path.abspath(__file__))
         check_model_name(config['model'])
         module_name, function_name = MODES[args.mode].split(':')
         mode_function = getattr(importlib.import_module(module_name), function_name)

@@ -1,4 +1,6 @@
 """The tf.estimator.Estimator built from the merged config, and the checkpoint it uses."""
+import math
+
 import tensorflow as tf
 
 from library import banner
@@ -13,6 +15,7 @@ from library import image_folders
 from library import memory
 from library import run_classes
 from library import run_config
+from library import run_identity
 from library import warm_start
 
 
@@ -35,6 +38,20 @@ def total_train_steps(config, epoch_steps):
         totals.append(config['train_epochs'] * epoch_steps)
     totals = [total for total in totals if total is not None]
     return min(totals) if totals else None
+
+
+def evaluation_batches(config):
+    """Returns the batches of one evaluation (max_eval_steps caps it), or None when the set's size is unknown."""
+    try:
+        info = image_folders.describe(config['eval_files']) if config['eval_files'] else None
+    except config_lib.ConfigError:
+        info = None  # the evaluation itself reports what is wrong with eval_files, if it runs
+    batches = None
+    if info and info.get('count') is not None:
+        batches = math.ceil(int(info['count']) / config['eval_batch_size'])
+    if config['max_eval_steps'] is not None:
+        batches = min(batches or config['max_eval_steps'], config['max_eval_steps'])
+    return batches
 
 
 def make_params(config, model, trains=False, evaluates=False):
@@ -61,14 +78,15 @@ def make_params(config, model, trains=False, evaluates=False):
                                 if evaluates and model.requires_classes else None)
     params['steps_per_epoch'] = steps_per_epoch(config, info)
     params['total_train_steps'] = total_train_steps(config, params['steps_per_epoch'])
+    params['eval_batches'] = evaluation_batches(config)
     return params
 
 
 def save_run(config, params, model):
-    """Writes config.yaml, which records and reproduces this run, into model_dir, and a classifier's
-    class list (classes.json)."""
+    """Writes the config that reproduces this run into model_dir (config.yaml, or config-step-N.yaml
+    when a resume changed it; see library/run_identity.py), and a classifier's class list (classes.json)."""
     tf.io.gfile.makedirs(config['model_dir'])
-    for name, text in config_files.saved_files(config).items():
+    for name, text in run_identity.files_to_save(config).items():
         files.write_atomically(files.join(config['model_dir'], name), text)
     if model.requires_classes:
         run_classes.write(config['model_dir'], params['class_names'])
@@ -96,10 +114,14 @@ def with_eval_label_map(model_fn):
 
 
 def with_progress(model_fn):
-    """Wraps `model_fn` so TRAIN specs also print progress lines from their own loss."""
+    """Wraps `model_fn` so TRAIN specs also print progress lines from their own loss, and long
+    evaluations print batches done and an ETA."""
 
     def model_fn_with_progress(features, labels, mode, params):
         spec = model_fn(features, labels, mode, params)
+        if mode == tf.estimator.ModeKeys.EVAL:
+            progress = hooks.EvaluationProgressHook(params.get('eval_batches'))
+            return spec._replace(evaluation_hooks=tuple(spec.evaluation_hooks) + (progress,))
         if mode != tf.estimator.ModeKeys.TRAIN:
             return spec
         progress = hooks.ProgressHook(

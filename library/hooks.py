@@ -1,4 +1,4 @@
-"""Training hooks: plain progress lines (step, loss, examples/s, ETA)."""
+"""Training and evaluation hooks: plain progress lines (step, loss, examples/s, ETA; evaluation batches, ETA)."""
 import datetime
 import sys
 import time
@@ -71,3 +71,44 @@ class ProgressHook(tf.estimator.SessionRunHook):
         self.stream.flush()
         self.last_step = step
         self.last_time = now
+
+
+class EvaluationProgressHook(tf.estimator.SessionRunHook):
+    """Prints `evaluation: batch N/TOTAL  ETA H:MM:SS` every `every_secs` once an evaluation has taken `delay_secs`.
+
+    Short evaluations print nothing. `total_batches` may be None when the evaluation set's size
+    is unknown; the total and the ETA are then left out.
+    """
+
+    def __init__(self, total_batches, delay_secs=5.0, every_secs=5.0, stream=None, clock=time.time):
+        self.total_batches = total_batches
+        self.delay_secs = delay_secs
+        self.every_secs = every_secs
+        self.stream = stream or sys.stdout
+        self.clock = clock
+        self.start = None
+        self.next_report = None
+        self.batches = 0
+
+    def after_create_session(self, session, coord):
+        self.start = self.clock()
+        self.next_report = self.start + self.delay_secs
+        self.batches = 0
+
+    def after_run(self, run_context, run_values):
+        self.batches += 1
+        now = self.clock()
+        if now >= self.next_report:
+            self.report(now)
+            self.next_report = now + self.every_secs
+
+    def report(self, now):
+        if not self.total_batches:
+            line = 'evaluation: batch %d' % self.batches
+        else:
+            rate = self.batches / max(now - self.start, 1e-9)
+            line = 'evaluation: batch %d/%d  ETA %s' % (
+                self.batches, self.total_batches,
+                format_duration(max(self.total_batches - self.batches, 0) / rate))
+        self.stream.write(line + '\n')
+        self.stream.flush()

@@ -22,6 +22,7 @@ import tensorflow as tf
 from library import best_snapshot
 from library import checkpoints
 from library import config as config_lib
+from library import checkpoint_match
 from library.data import diagnose
 from library import distribution
 from library import estimator as estimator_lib
@@ -30,7 +31,9 @@ from library import files
 from library import hooks
 from library import profiling
 from library import run_config
+from library import run_identity
 from library import run_lock
+from library import run_record
 from library import stop_signals
 
 
@@ -216,22 +219,30 @@ def report_signal(stop, model_dir, doing=None):
     return stop.exit_code
 
 
-def run_training(config, recipe, loop, evaluate):
-    """Runs this process's cluster task under TF_CONFIG, else `loop(config, recipe)` holding the run lock."""
-    if distribution.cluster_task() is not None:
-        return run_cluster_task(config, recipe, evaluate=evaluate)
-    try:
-        with run_lock.RunLock(config['model_dir']):
-            remove_checkpoint_leftovers(config['model_dir'])
-            checkpoints.repair(config['model_dir'])
-            return loop(config, recipe)
-    except stop_signals.Stopped as stop:
-        return report_signal(stop, config['model_dir'])
+def run_training(config, recipe, loop, evaluate, allow_config_change=False):
+    """Runs this process's cluster task under TF_CONFIG, else `loop(config, recipe)` holding the run lock.
+
+    A resume whose config changes what the checkpoints mean stops first (library/run_identity.py),
+    and one whose checkpoint does not fit the graph stops with one line (library/checkpoint_match.py).
+    """
+    if run_identity.check_resume(config, allow_config_change):
+        checkpoint_match.check(recipe, estimator_lib.make_params(config, recipe.model))
+    with checkpoint_match.restore_failures_reported(config['model_dir'], forget_config=True):
+        if distribution.cluster_task() is not None:
+            return run_cluster_task(config, recipe, evaluate=evaluate)
+        try:
+            with run_lock.RunLock(config['model_dir']):
+                remove_checkpoint_leftovers(config['model_dir'])
+                checkpoints.repair(config['model_dir'])
+                return loop(config, recipe)
+        except stop_signals.Stopped as stop:
+            return report_signal(stop, config['model_dir'])
 
 
 def train_and_evaluate(args, config, recipe):
     """Trains epochs_between_evals epochs at a time, evaluating and snapshotting after each."""
-    return run_training(config, recipe, train_evaluate_loop, evaluate=True)
+    return run_training(config, recipe, train_evaluate_loop, evaluate=True,
+                        allow_config_change=args.allow_config_change)
 
 
 def train_evaluate_loop(config, recipe):
@@ -280,10 +291,13 @@ def lacks_evaluation(estimator, step, interval, total):
 
 
 def evaluate_and_snapshot(estimator, input_fn, params, snapshot):
-    """Evaluates the latest checkpoint and offers it to the best snapshot; returns (metrics, improved)."""
+    """Evaluates the latest checkpoint, offers it to the best snapshot and records it in metrics.jsonl;
+    returns (metrics, improved)."""
     checkpoint = estimator.latest_checkpoint()
     metrics = evaluate_checkpoint(estimator, input_fn, params, checkpoint)
-    return metrics, offer_to_snapshot(snapshot, metrics, checkpoint)
+    improved = offer_to_snapshot(snapshot, metrics, checkpoint)
+    run_record.record_evaluation(params, metrics, improved)
+    return metrics, improved
 
 
 def offer_to_snapshot(snapshot, metrics, checkpoint):
@@ -336,7 +350,8 @@ def run_cluster_task(config, recipe, evaluate):
 
 def train(args, config, recipe):
     """Trains up to train_epochs (or max_train_steps) without evaluating."""
-    return run_training(config, recipe, train_loop, evaluate=False)
+    return run_training(config, recipe, train_loop, evaluate=False,
+                        allow_config_change=args.allow_config_change)
 
 
 def train_loop(config, recipe):
@@ -363,7 +378,7 @@ def evaluate(args, config, recipe):
     checkpoint = estimator_lib.fitting_checkpoint(args.checkpoint, config, recipe, params)
     name = 'best' if args.checkpoint == 'best' else None
     try:
-        with stop_signals.raised_as_stopped():
+        with stop_signals.raised_as_stopped(), checkpoint_match.restore_failures_reported(config['model_dir']):
             metrics = evaluate_checkpoint(estimator, recipe.input_fn, params, checkpoint, name=name)
     except tf.errors.OpError as error:
         return report_stop(error, params)
