@@ -158,3 +158,29 @@ def test_make_venv_uses_uv_when_no_python_fits(tmp_path):
     result = make_venv(path, tmp_path / 'venv')
     assert result.returncode != 0
     assert calls.read_text().split() == ['venv', '--seed', '--python', '3.11', str(tmp_path / 'venv')]
+
+
+FAKE_PYTHON = """
+# A fake Python {version}: it passes make's 3.9-3.11 check, `-m venv DIR` copies it to DIR/bin/python,
+# `-m pip ...` records its arguments.
+case "$*" in
+  '-m venv '*) {mkdir} -p "$3/bin" && {cp} "$0" "$3/bin/python" ;;
+  '-m pip '*) echo "$@" >> {log} ;;
+  *'(3, 9) <= sys.version_info'*) exit 0 ;;
+  *'!= (3, 11)'*) [ {version} = 3.11 ] ;;
+  *) exit 9 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize('version, installed', [('3.11', 'requirements.lock'), ('3.10', 'requirements-dev.txt')])
+def test_make_venv_installs_the_lock_on_python_3_11_and_the_ranges_otherwise(tmp_path, version, installed):
+    log = tmp_path / 'pip-calls'
+    body = FAKE_PYTHON.format(version=version, log=log, mkdir=shutil.which('mkdir'), cp=shutil.which('cp'))
+    path = fake_tools(tmp_path / 'bin', **{f'python{version}'.replace('.', '_'): body})
+    os.symlink(shutil.which('touch'), path / 'touch')
+    result = make_venv(path, tmp_path / 'venv')
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert calls[-1] == f'-m pip install --quiet -r {installed}'
+    assert (tmp_path / 'venv' / '.installed').exists()
