@@ -21,7 +21,7 @@ def test_requirements_pin_the_last_estimator_release():
         assert pin in pins, pin
 
 
-def test_environment_yaml_installs_requirements_txt_and_nothing_else():
+def test_environment_yaml_installs_the_lock_and_nothing_else():
     spec = yaml.safe_load(read('environment.yaml'))
     assert spec['name']
     assert spec['channels']
@@ -29,7 +29,7 @@ def test_environment_yaml_installs_requirements_txt_and_nothing_else():
     assert 'python=3.11' in dependencies
     assert 'pip' in dependencies
     pip_sections = [item['pip'] for item in dependencies if isinstance(item, dict)]
-    assert pip_sections == [['-r requirements.txt']]
+    assert pip_sections == [['-r requirements.lock']]
     conda_packages = [item for item in dependencies if isinstance(item, str)]
     assert sorted(conda_packages) == ['pip', 'python=3.11']
 
