@@ -57,8 +57,8 @@ def main(argv=None):
     # Imported here, not at the top: worker processes re-import this file and
     # must stay free of TensorFlow, which takes seconds to import.
     import tensorflow as tf
-    from library import convert
-    from library import stop_signals
+
+    from library import convert, stop_signals
     try:
         summary = convert.convert_folder(
             args.dataset_dir, args.tfrecord_dir, args.tfrecord_filename,

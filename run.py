@@ -15,8 +15,7 @@ from library import console
 console.configure(console.verbose_requested(sys.argv[1:]))  # before anything imports TensorFlow
 
 from library import config as config_lib  # noqa: E402
-from library import stop_signals  # noqa: E402
-from library import sweep_flags  # noqa: E402
+from library import stop_signals, sweep_flags  # noqa: E402
 from project.models import check_model_name  # noqa: E402
 
 # Each mode is 'module:function'; the function takes (args, config, recipe) and

@@ -36,6 +36,7 @@ SECTION = '## Conversion'
 def single_process_convert(paths, out_path, max_edge=MAX_EDGE):
     """The straightforward converter: Pillow decode, resize, JPEG encode, one TFRecord file."""
     import tensorflow as tf
+
     from library.tfrecord_schema import image_example
     with tf.io.TFRecordWriter(out_path) as writer:
         for path in paths:
@@ -64,6 +65,7 @@ def read_and_decode_check(paths):
     """Reads every file and decodes it with TensorFlow at 1/8 scale in a parallel map: the floor
     for a passthrough conversion that checks every record with TensorFlow's decoder."""
     import tensorflow as tf
+
     from library.convert import JPEG_CHECK_RATIO
     decoded = tf.data.Dataset.from_tensor_slices(paths).map(
         lambda path: tf.shape(tf.io.decode_jpeg(tf.io.read_file(path), ratio=JPEG_CHECK_RATIO)),

@@ -7,9 +7,7 @@ the predictions.
 """
 import tensorflow as tf
 
-from library import distribution
-from library import optimization
-from library import visualize
+from library import distribution, optimization, visualize
 
 IMAGE_SUMMARIES = 3
 HISTOGRAM_STEPS_FACTOR = 10

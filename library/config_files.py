@@ -7,8 +7,7 @@ it are checked as they are against project.yaml, followed by the value's origin
 (`<- set demo`).
 """
 from library import config as config_lib
-from library import config_rules
-from library import provenance
+from library import config_rules, provenance
 
 CONFIG_FILE_NAME = 'config.yaml'
 COLUMN = 48

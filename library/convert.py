@@ -22,13 +22,10 @@ import time
 import tensorflow as tf
 import tqdm
 
-from library import dataset_info
-from library import run_lock
-from library import stop_signals
+from library import dataset_info, run_lock, stop_signals
 from library.config import ConfigError
 from library.convert_sources import find_inputs
-from library.image_files import OUTPUT_FORMATS, EncodeOptions, Unreadable, encode_chunk, \
-    encode_file, ignore_interrupts
+from library.image_files import OUTPUT_FORMATS, EncodeOptions, Unreadable, encode_chunk, encode_file, ignore_interrupts
 from library.tfrecord_schema import image_example
 
 TARGET_SHARD_BYTES = 150 * 2 ** 20

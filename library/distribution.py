@@ -12,10 +12,11 @@
 Batch sizes: train_batch_size is GLOBAL. The synchronous strategies split it evenly across all
 replicas (the input_fn asks its input_context for the per-replica size), so a step sees the
 same examples as on one device and the learning rate stays as it is. Evaluation runs on one
-device, in batches of eval_batch_size, so every example counts exactly once. Parameter-server workers each apply their own update of train_batch_size examples, so
-the learning rate also stays; global_step counts the updates of all workers together. When
-you grow train_batch_size k times to keep every replica busy, multiply learning_rate by k
-(the linear scaling rule) and add warmup_steps.
+device, in batches of eval_batch_size, so every example counts exactly once. Parameter-server
+workers each apply their own update of train_batch_size examples, so the learning rate also
+stays; global_step counts the updates of all workers together. When you grow train_batch_size
+k times to keep every replica busy, multiply learning_rate by k (the linear scaling rule) and
+add warmup_steps.
 """
 import functools
 import json

@@ -3,20 +3,21 @@ import math
 
 import tensorflow as tf
 
-from library import banner
-from library import best_snapshot
-from library import checkpoints
-from library import files
+from library import (
+    banner,
+    best_snapshot,
+    checkpoints,
+    file_systems,
+    files,
+    hooks,
+    image_folders,
+    memory,
+    run_classes,
+    run_config,
+    run_identity,
+    warm_start,
+)
 from library import config as config_lib
-from library import config_files
-from library import file_systems
-from library import hooks
-from library import image_folders
-from library import memory
-from library import run_classes
-from library import run_config
-from library import run_identity
-from library import warm_start
 
 
 def steps_per_epoch(config, info):

@@ -20,11 +20,8 @@ import tensorflow as tf
 
 from library import config as config_lib
 from library import estimator as estimator_lib
-from library import file_systems
-from library import files
-from library import hub_export
-from library.data import examine
-from library.data import headers
+from library import file_systems, files, hub_export
+from library.data import examine, headers
 
 CLASS_NAMES_ASSET = 'class_names.txt'
 STATUS = 'status'

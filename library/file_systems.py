@@ -1,4 +1,5 @@
-"""File systems of the paths in a config: gs:// and ram:// come with TensorFlow, s3://, hdfs:// and az:// with tensorflow-io.
+"""File systems of the paths in a config: gs:// and ram:// come with TensorFlow, s3://, hdfs://
+and az:// with tensorflow-io.
 
 tensorflow-io registers its file systems when it is imported, so a config whose
 paths use a scheme TensorFlow does not know yet imports it here (the scaffold

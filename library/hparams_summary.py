@@ -8,8 +8,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from library import config as config_lib
-from library import files
-from library import run_identity
+from library import files, run_identity
 
 EVAL_GROUP = 'eval'
 

@@ -14,7 +14,8 @@ from library.config import ConfigError
 
 def restore_variables(variables, checkpoint_path):
     """Assigns each of `variables` the value saved under its name in the Estimator checkpoint."""
-    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint_path)  # load_checkpoint takes a ram:// prefix for a folder
+    # Not tf.train.load_checkpoint: it takes a ram:// prefix for a folder.
+    reader = tf.compat.v1.train.NewCheckpointReader(checkpoint_path)
     for variable in variables:
         name = variable.name.split(':')[0]
         if not reader.has_tensor(name):

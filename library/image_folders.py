@@ -11,8 +11,7 @@ import os
 
 import tensorflow as tf
 
-from library import convert_sources
-from library import dataset_info
+from library import convert_sources, dataset_info
 from library.config import ConfigError
 
 Listing = collections.namedtuple('Listing', 'paths labels classes skipped')

@@ -9,9 +9,7 @@ is remapped by name; any other set is refused with both lists named.
 """
 import tensorflow as tf
 
-from library import dataset_info
-from library import files
-from library import image_folders
+from library import dataset_info, files, image_folders
 from library.config import ConfigError
 
 CLASSES_FILE = 'classes.json'

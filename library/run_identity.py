@@ -15,8 +15,7 @@ import tempfile
 import tensorflow as tf
 
 from library import config as config_lib
-from library import config_files
-from library import files
+from library import config_files, files
 from library.checkpoints import current_step
 
 FIRST_CONFIG = 'config.yaml'

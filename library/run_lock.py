@@ -20,8 +20,7 @@ import time
 
 import tensorflow as tf
 
-from library import files
-from library import stop_signals
+from library import files, stop_signals
 from library.config import ConfigError
 
 LOCK_NAME = 'run.lock'

@@ -11,9 +11,7 @@ import math
 
 import tensorflow as tf
 
-from library import best_snapshot
-from library import files
-from library import hparams_summary
+from library import best_snapshot, files, hparams_summary
 
 METRICS_FILE = 'metrics.jsonl'
 

@@ -21,11 +21,8 @@ import sys
 
 import tensorflow as tf
 
-from library import best_snapshot
+from library import best_snapshot, files, run_lock, sweep_flags
 from library import config as config_lib
-from library import files
-from library import run_lock
-from library import sweep_flags
 
 SWEEP_JSON = 'sweep.json'
 SWEPT_MODES = ('train_and_evaluate', 'train')

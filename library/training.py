@@ -19,22 +19,24 @@ import sys
 
 import tensorflow as tf
 
-from library import best_snapshot
-from library import checkpoints
+from library import (
+    best_snapshot,
+    checkpoint_match,
+    checkpoints,
+    distribution,
+    eval_events,
+    files,
+    hooks,
+    profiling,
+    run_config,
+    run_identity,
+    run_lock,
+    run_record,
+    stop_signals,
+)
 from library import config as config_lib
-from library import checkpoint_match
-from library.data import diagnose
-from library import distribution
 from library import estimator as estimator_lib
-from library import eval_events
-from library import files
-from library import hooks
-from library import profiling
-from library import run_config
-from library import run_identity
-from library import run_lock
-from library import run_record
-from library import stop_signals
+from library.data import diagnose
 
 
 def evaluation_metric_names(recipe, params):

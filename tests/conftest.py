@@ -1,7 +1,10 @@
-"""Shared fixtures: a tiny shapes dataset converted to TFRecords once per test session."""
+"""Shared fixtures: a tiny shapes dataset converted to TFRecords once per test session, and the tiny
+colour-coded set with a cnn trained on it (helpers in test_training.py)."""
 import os
 
 import pytest
+
+from test_training import EVAL_PER_CLASS, TRAIN_PER_CLASS, build_once, run_main, tiny_flags, write_colour_set
 
 
 @pytest.fixture(scope='session')
@@ -23,3 +26,26 @@ def shapes_tfrecords(tmp_path_factory):
             'eval_files': os.path.join(out, 'test-*.tfrecord'),
             'train_json': train['info_path'],
             'dir': out}
+
+
+@pytest.fixture(scope='module')
+def colour_tfrecords(tmp_path_factory):
+    """A learnable set: images whose dominant colour is the class (red, green, blue)."""
+    def build(folder):
+        write_colour_set(str(folder), 'train', TRAIN_PER_CLASS, seed=0)
+        write_colour_set(str(folder), 'test', EVAL_PER_CLASS, seed=10000)
+    folder = build_once(tmp_path_factory, 'colour_tfrecords', build)
+    return {'train_files': str(folder / 'train-*.tfrecord'),
+            'eval_files': str(folder / 'test-*.tfrecord')}
+
+
+@pytest.fixture(scope='module')
+def trained_run(colour_tfrecords, tmp_path_factory):
+    """A cnn trained by `run.py` (train_and_evaluate) on the colour set, and its stdout."""
+    def build(folder):
+        code, output = run_main(tiny_flags(colour_tfrecords, str(folder / 'model')))
+        (folder / 'stdout.txt').write_text(output)
+        (folder / 'exit_code').write_text(str(code))
+    folder = build_once(tmp_path_factory, 'trained_cnn', build)
+    return {'model_dir': str(folder / 'model'), 'stdout': (folder / 'stdout.txt').read_text(),
+            'exit_code': int((folder / 'exit_code').read_text()), 'data': colour_tfrecords}

@@ -9,10 +9,7 @@ import pytest
 from PIL import Image
 
 from benchmarks import __main__ as harness
-from benchmarks import common
-from benchmarks import input_bench
-from benchmarks import torch_bench
-from benchmarks import train_bench
+from benchmarks import common, input_bench, torch_bench, train_bench
 
 
 def test_photo_like_image_compresses_like_a_photo_and_decodes_at_the_requested_size():

@@ -4,8 +4,7 @@ import os
 
 import pytest
 
-from library import best_snapshot
-from library import files
+from library import best_snapshot, files
 from library.best_snapshot import BestSnapshot
 from library.config import ConfigError
 

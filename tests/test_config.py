@@ -3,7 +3,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import yaml
@@ -120,8 +119,9 @@ def test_saved_config_reproduces_the_run(files, tmp_path):
 
 
 def test_saved_config_records_commit_and_versions(files, tmp_path):
-    import numpy
     import platform
+
+    import numpy
     import tensorflow as tf
     header = write_saved(parse(files), tmp_path / 'saved').read_text().split('\ndefault:')[0]
     assert re.search(r'^# git commit ([0-9a-f]{40}( \(dirty: uncommitted changes\))?|: unknown)',

@@ -36,8 +36,9 @@ def test_environment_yaml_installs_the_lock_and_nothing_else():
 
 def test_installed_versions_match_the_pins():
     from importlib.metadata import version
-    import tensorflow as tf
+
     import numpy
+    import tensorflow as tf
     assert tf.__version__ == '2.15.1'
     assert version('tensorflow-estimator') == '2.15.0'
     assert int(numpy.__version__.split('.')[0]) < 2

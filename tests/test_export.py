@@ -12,8 +12,7 @@ import pytest
 import tensorflow as tf
 
 import run
-from test_training import (  # noqa: F401 (fixtures)
-    CLASSES, colour_tfrecords, encoded_colour_image, run_main, tiny_flags, trained_run)
+from test_training import CLASSES, encoded_colour_image, run_main, tiny_flags
 
 
 @pytest.fixture(scope='module')

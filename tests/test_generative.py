@@ -9,14 +9,10 @@ from PIL import Image
 
 from library import config as config_lib
 from library.config import ConfigError
-from library.generative import augment
-from library.generative import gan
+from library.generative import augment, gan, losses, sliced_wasserstein
 from library.generative import images as generative_images
-from library.generative import losses
-from library.generative import sliced_wasserstein
 from project import model_fn as project_model_fn
-from project.models import conv_nets
-from project.models import wgan_gp
+from project.models import conv_nets, wgan_gp
 
 IMAGE_SIZE = 16
 BATCH = 8

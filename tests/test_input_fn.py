@@ -15,8 +15,7 @@ from library import input_benchmark
 from library import tfrecord_schema as schema
 from library.config import ConfigError
 from library.data import cache as cache_lib
-from library.data import decode
-from library.data import diagnose
+from library.data import decode, diagnose
 from project import input_fn as input_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

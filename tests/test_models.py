@@ -276,6 +276,7 @@ def test_hub_model_needs_a_module():
 
 def test_exported_feature_extractor_loads_as_a_hub_module(trained_cnn, tmp_path):
     import tensorflow_hub as hub
+
     from library import hub_export
     from project.models import cnn
     params = trained_cnn[0]

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from library.config import ConfigError
 from library import optimization
+from library.config import ConfigError
 
 BASE = {'learning_rate': 0.1, 'lr_schedule': 'constant', 'lr_decay_steps': [], 'lr_decay_rate': 0.1,
         'warmup_steps': 0, 'optimizer': 'adam', 'adam_beta1': 0.9, 'adam_beta2': 0.999,

@@ -6,9 +6,15 @@ import pytest
 import run
 from library import config as config_lib
 from library import run_identity
-from test_training import (  # noqa: F401 (fixtures)
-    STEPS_PER_EPOCH, TRAIN_EPOCHS, colour_tfrecords, copy_of, final_line, metric_in, run_main,
-    tiny_flags, trained_run)
+from test_training import (
+    STEPS_PER_EPOCH,
+    TRAIN_EPOCHS,
+    copy_of,
+    final_line,
+    metric_in,
+    run_main,
+    tiny_flags,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FINAL_STEP = STEPS_PER_EPOCH * TRAIN_EPOCHS

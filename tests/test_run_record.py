@@ -7,9 +7,8 @@ import os
 import tensorflow as tf
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from library import hooks
-from library import run_record
-from test_training import colour_tfrecords, read_best, trained_run  # noqa: F401 (fixtures)
+from library import hooks, run_record
+from test_training import read_best
 
 
 def summary_values(folder):

@@ -7,7 +7,7 @@ import pytest
 import run
 from library import config as config_lib
 from library import run_record, sweep
-from test_training import colour_tfrecords, run_main, tiny_flags  # noqa: F401 (fixtures)
+from test_training import run_main, tiny_flags
 
 
 def short_flags(data, model_dir, **overrides):

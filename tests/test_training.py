@@ -92,29 +92,6 @@ def write_colour_set(folder, name, per_class, seed):
     return os.path.join(folder, '%s-*.tfrecord' % name)
 
 
-@pytest.fixture(scope='module')
-def colour_tfrecords(tmp_path_factory):
-    """A learnable set: images whose dominant colour is the class (red, green, blue)."""
-    def build(folder):
-        write_colour_set(str(folder), 'train', TRAIN_PER_CLASS, seed=0)
-        write_colour_set(str(folder), 'test', EVAL_PER_CLASS, seed=10000)
-    folder = build_once(tmp_path_factory, 'colour_tfrecords', build)
-    return {'train_files': str(folder / 'train-*.tfrecord'),
-            'eval_files': str(folder / 'test-*.tfrecord')}
-
-
-@pytest.fixture(scope='module')
-def trained_run(colour_tfrecords, tmp_path_factory):
-    """A cnn trained by `run.py` (train_and_evaluate) on the colour set, and its stdout."""
-    def build(folder):
-        code, output = run_main(tiny_flags(colour_tfrecords, str(folder / 'model')))
-        (folder / 'stdout.txt').write_text(output)
-        (folder / 'exit_code').write_text(str(code))
-    folder = build_once(tmp_path_factory, 'trained_cnn', build)
-    return {'model_dir': str(folder / 'model'), 'stdout': (folder / 'stdout.txt').read_text(),
-            'exit_code': int((folder / 'exit_code').read_text()), 'data': colour_tfrecords}
-
-
 def copy_of(trained_run, tmp_path):
     model_dir = str(tmp_path / 'model')
     shutil.copytree(trained_run['model_dir'], model_dir)

@@ -2,10 +2,7 @@
 import tensorflow as tf
 
 from library import image_folders
-from library.data import decode
-from library.data import examine
-from library.data import folders
-from library.data import shards
+from library.data import decode, examine, folders, shards
 
 AUTOTUNE = tf.data.AUTOTUNE
 INPUT_KEYS = ('train_files', 'eval_files')

@@ -17,11 +17,7 @@ from library import image_folders
 from library import tfrecord_schema as schema
 from library.config import ConfigError
 from library.data import cache as cache_lib
-from library.data import decode
-from library.data import examine
-from library.data import folders
-from library.data import seeds
-from library.data import shards
+from library.data import decode, examine, folders, seeds, shards
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_SEED_RANGE = 2 ** 31

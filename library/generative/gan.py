@@ -56,9 +56,8 @@ from typing import Callable
 import tensorflow as tf
 
 from library import optimization
-from library.generative import augment
+from library.generative import augment, sliced_wasserstein
 from library.generative import images as generative_images
-from library.generative import sliced_wasserstein
 from library.generative import spec as generative_spec
 
 GENERATOR_SCOPE = 'generator'

@@ -7,9 +7,9 @@ positions much faster than average pooling.
 """
 import tensorflow as tf
 
+from library import classifier_head
 from library.config import ConfigError
 from library.recipe import ModelSpec
-from library import classifier_head
 
 
 class SmallConvNet(tf.keras.layers.Layer):

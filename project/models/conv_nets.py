@@ -13,8 +13,7 @@ are trained is library/generative/.
 import tensorflow as tf
 
 from library.config import ConfigError
-from library.generative import gan
-from library.generative import layers
+from library.generative import gan, layers
 
 KERNEL_SIZE = 4
 LEAKY_RELU_ALPHA = 0.2

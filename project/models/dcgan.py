@@ -9,8 +9,7 @@ auxiliary_classifier_weight above 0, the discriminator also learns to classify
 (AC-GAN). The training steps, the augmentation and the evaluation metrics
 (real_score, fake_score, swd, ...) are library/generative/gan.py.
 """
-from library.generative import gan
-from library.generative import losses
+from library.generative import gan, losses
 from library.generative import spec as generative_spec
 from library.recipe import ModelSpec
 from project.models import conv_nets

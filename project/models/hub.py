@@ -8,14 +8,15 @@ are rescaled and resized to it (kept at image_size when the module declares none
 import tensorflow as tf
 import tensorflow_hub as hub
 
+from library import classifier_head
 from library.config import ConfigError
 from library.recipe import ModelSpec
-from library import classifier_head
 
 
 def declared_image_size(module):
     """Returns (height, width) that a loaded hub module declares for its images, or None."""
-    functions = list(getattr(getattr(module, '__call__', None), 'concrete_functions', []))
+    # The traced tf.function a loaded SavedModel keeps as __call__, not a test for callability.
+    functions = list(getattr(getattr(module, '__call__', None), 'concrete_functions', []))  # noqa: B004
     functions += list(getattr(module, 'signatures', {}).values())
     for function in functions:
         for spec in tf.nest.flatten(function.structured_input_signature):

@@ -8,9 +8,9 @@ every filter count. `resnet_stem: auto` uses the CIFAR stem below 96 pixels.
 """
 import tensorflow as tf
 
+from library import classifier_head
 from library.config import ConfigError
 from library.recipe import ModelSpec
-from library import classifier_head
 
 IMAGENET_LAYOUTS = {18: ('basic', [2, 2, 2, 2]), 34: ('basic', [3, 4, 6, 3]),
                     50: ('bottleneck', [3, 4, 6, 3]), 101: ('bottleneck', [3, 4, 23, 3]),

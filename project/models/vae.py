@@ -9,8 +9,7 @@ seed, so every checkpoint is judged on the same latent vectors.
 """
 import tensorflow as tf
 
-from library.generative import autoencoding
-from library.generative import losses
+from library.generative import autoencoding, losses
 from library.generative import spec as generative_spec
 from library.recipe import ModelSpec
 from project.models import conv_nets

@@ -8,8 +8,7 @@ random interpolates of real and generated images; generator loss: -D(fake)
 n_critic-th step also updates the generator (library/generative/gan.py).
 Evaluation adds wasserstein_estimate and gradient_penalty to swd.
 """
-from library.generative import gan
-from library.generative import losses
+from library.generative import gan, losses
 from library.generative import spec as generative_spec
 from library.recipe import ModelSpec
 from project.models import conv_nets

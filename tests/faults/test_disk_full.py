@@ -6,8 +6,14 @@ import uuid
 
 import pytest
 
-from faults.conftest import (assert_best_snapshot_consistent, checkpoint_steps, final_step,
-                             latest_step, read_best, tiny_flags)
+from faults.conftest import (
+    assert_best_snapshot_consistent,
+    checkpoint_steps,
+    final_step,
+    latest_step,
+    read_best,
+    tiny_flags,
+)
 
 
 @pytest.fixture

@@ -6,8 +6,14 @@ import signal
 
 import pytest
 
-from faults.conftest import (assert_best_snapshot_consistent, checkpoint_steps, final_step,
-                             latest_step, read_best, tiny_flags)
+from faults.conftest import (
+    assert_best_snapshot_consistent,
+    checkpoint_steps,
+    final_step,
+    latest_step,
+    read_best,
+    tiny_flags,
+)
 
 STEPS_PER_EPOCH = 15  # 60 training examples // train_batch_size 4
 

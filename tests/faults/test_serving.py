@@ -15,8 +15,7 @@ from PIL import Image
 
 from library import image_files
 from library.data import headers
-from test_training import (  # noqa: F401 (fixtures)
-    CLASSES, ROOT, colour_tfrecords, encoded_colour_image, run_main, tiny_flags, trained_run)
+from test_training import CLASSES, ROOT, encoded_colour_image, run_main, tiny_flags
 
 MAX_PIXELS = image_files.MAX_PIXELS
 
