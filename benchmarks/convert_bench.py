@@ -64,7 +64,7 @@ def read_and_decode_check(paths):
     """Reads every file and decodes it with TensorFlow at 1/8 scale in a parallel map: the floor
     for a passthrough conversion that checks every record with TensorFlow's decoder."""
     import tensorflow as tf
-    from library.convert import JPEG_CHECK_RATIO
+    from library.decode_check import JPEG_CHECK_RATIO
     decoded = tf.data.Dataset.from_tensor_slices(paths).map(
         lambda path: tf.shape(tf.io.decode_jpeg(tf.io.read_file(path), ratio=JPEG_CHECK_RATIO)),
         num_parallel_calls=tf.data.AUTOTUNE)
