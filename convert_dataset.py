@@ -9,6 +9,7 @@
 import sys
 from concurrent.futures.process import BrokenProcessPool
 
+from library import encode_pool
 from library.config import ConfigError, OneLineParser
 
 PROG = 'convert_dataset.py'
@@ -55,17 +56,26 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    num_workers = encode_pool.default_num_workers() if args.num_workers is None else args.num_workers
+    with encode_pool.started(num_workers) as pool:
+        return run_conversion(args, num_workers, pool)
+
+
+def run_conversion(args, num_workers, pool):
+    """Runs the conversion with the workers of `pool`; returns the exit status."""
     # Imported here, not at the top: worker processes re-import this file and
-    # must stay free of TensorFlow, which takes seconds to import.
+    # must stay free of TensorFlow, which takes seconds to import (and the
+    # workers start while this process imports it).
     import tensorflow as tf
     from library import convert
     try:
         summary = convert.convert_folder(
             args.dataset_dir, args.tfrecord_dir, args.tfrecord_filename,
             max_edge=args.max_edge, resize=args.resize, num_shards=args.num_shards,
-            num_workers=args.num_workers, labels_file=args.labels_file,
+            num_workers=num_workers, labels_file=args.labels_file,
             unlabelled=args.unlabelled, image_format=args.image_format, channels=args.channels,
-            strict=args.strict, seed=args.seed, quality=args.quality, resample=args.resample)
+            strict=args.strict, seed=args.seed, quality=args.quality, resample=args.resample,
+            pool=pool)
     except ConfigError as error:
         sys.stderr.write('%s: error: %s\n' % (PROG, error))
         return 2

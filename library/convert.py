@@ -11,7 +11,6 @@ import collections
 import concurrent.futures
 import contextlib
 import functools
-import multiprocessing
 import os
 import random
 import re
@@ -23,12 +22,12 @@ import time
 import tensorflow as tf
 import tqdm
 
-from library import dataset_info
+from library import dataset_info, encode_pool
 from library.config import ConfigError
 from library.convert_sources import find_inputs
 from library.decode_check import checked_results
 from library.image_files import OUTPUT_FORMATS, RESAMPLING_FILTERS, EncodeOptions, Unreadable, \
-    encode_chunk, ignore_interrupts
+    encode_chunk
 from library.tfrecord_schema import image_example
 
 TARGET_SHARD_BYTES = 150 * 2 ** 20
@@ -44,11 +43,6 @@ def parse_resize(text):
     if not match or min(int(match.group(1)), int(match.group(2))) < 1:
         raise ConfigError('--resize %r: expected WIDTHxHEIGHT in pixels, such as 224x224' % text)
     return int(match.group(1)), int(match.group(2))
-
-
-def default_num_workers():
-    """Returns the number of CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
 
 
 def encode_options(image_format, quality, max_edge, resize, channels, resample='bilinear'):
@@ -217,13 +211,10 @@ def in_order(executor, function, tagged_arguments, ahead):
         yield tag, future.result()
 
 
-def encoded_chunks(items, options, num_workers):
+def encoded_chunks(items, options, num_workers, pool=None):
     """Yields (items, Encoded results) chunk by chunk, in input order, encoded in `num_workers`.
 
-    A process pool executor rather than multiprocessing.Pool: a worker that
-    dies fails the conversion (BrokenProcessPool) instead of leaving it
-    waiting, and closing early cancels what has not started and waits only
-    for the chunks being encoded (Pool.terminate can hang, cpython #96995).
+    Uses `pool` (library/encode_pool.py) when given, else starts and stops one.
     """
     encode = functools.partial(encode_chunk, options)
     tagged_payloads = ((chunk, [worker_payload(item) for item in chunk])
@@ -232,17 +223,12 @@ def encoded_chunks(items, options, num_workers):
         for chunk, payloads in tagged_payloads:
             yield chunk, encode(payloads)
         return
-    pool = concurrent.futures.ProcessPoolExecutor(
-        num_workers, mp_context=multiprocessing.get_context('spawn'),
-        initializer=ignore_interrupts)
-    try:
-        yield from in_order(pool, encode, tagged_payloads,
+    with contextlib.nullcontext(pool) if pool else encode_pool.started(num_workers) as workers:
+        yield from in_order(workers, encode, tagged_payloads,
                             CHUNKS_IN_FLIGHT_PER_WORKER * num_workers - 1)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def checked_chunks(items, options, num_workers):
+def checked_chunks(items, options, num_workers, pool=None):
     """Yields (items, checked Encoded results) chunk by chunk, in input order.
 
     Workers encode; a thread here runs the TensorFlow check of one chunk's
@@ -250,7 +236,7 @@ def checked_chunks(items, options, num_workers):
     release the GIL).
     """
     with concurrent.futures.ThreadPoolExecutor(1) as checker, \
-            contextlib.closing(encoded_chunks(items, options, num_workers)) as chunks:
+            contextlib.closing(encoded_chunks(items, options, num_workers, pool)) as chunks:
         yield from in_order(checker, functools.partial(checked_results, options=options), chunks,
                             CHECKS_IN_FLIGHT)
 
@@ -298,11 +284,12 @@ class Tally:
 def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, num_shards=None,
                    num_workers=None, labels_file=None, unlabelled=False, image_format='jpeg',
                    channels=None, strict=False, seed=0, quality=95, resample='bilinear',
-                   show_progress=True):
+                   show_progress=True, pool=None):
     """Converts an image folder or a .npz/.npy file to `tfrecord_dir/name-*.tfrecord` + `name.json`.
 
     Returns the dataset info written to `name.json` plus 'seconds',
-    'images_per_second' and 'info_path'. Raises ConfigError for user errors,
+    'images_per_second' and 'info_path'. `pool`: workers already started
+    with library/encode_pool.py (num_workers of them), else started here. Raises ConfigError for user errors,
     for no image written, and (with `strict`) for any skipped file.
     """
     start = time.time()
@@ -312,7 +299,7 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
     if num_shards is not None and num_shards < 1:
         raise ConfigError('--num_shards %d: expected at least 1' % num_shards)
     options = encode_options(image_format, quality, max_edge, resize, channels, resample)
-    num_workers = default_num_workers() if num_workers is None else num_workers
+    num_workers = encode_pool.default_num_workers() if num_workers is None else num_workers
     if num_workers < 1:
         raise ConfigError('--num_workers %d: expected at least 1' % num_workers)
     inputs = find_inputs(dataset_dir, labels_file, unlabelled)
@@ -327,7 +314,7 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
     progress = Progress(len(items), show_progress)
     try:
         with deferred_interrupts() as interrupted, \
-                contextlib.closing(checked_chunks(items, options, num_workers)) as chunks:
+                contextlib.closing(checked_chunks(items, options, num_workers, pool)) as chunks:
             for chunk, results in chunks:
                 if interrupted.is_set():
                     raise KeyboardInterrupt
