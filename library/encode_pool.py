@@ -8,13 +8,31 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
+import threading
+import time
 
 from library.image_files import ignore_interrupts
+
+PARENT_CHECK_SECONDS = 1.0
 
 
 def default_num_workers():
     """Returns the number of CPU cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+
+
+def exit_when_orphaned(parent_pid):
+    """Ends this worker once its parent is gone (killed with SIGKILL, say): an idle worker would
+    otherwise wait for work forever, since it holds the writing end of its own task queue."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
+def start_worker(parent_pid):
+    """Worker start-up: Ctrl-C is left to the parent, and the worker ends with its parent."""
+    ignore_interrupts()
+    threading.Thread(target=exit_when_orphaned, args=(parent_pid,), daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -31,7 +49,7 @@ def started(num_workers):
         return
     pool = concurrent.futures.ProcessPoolExecutor(
         num_workers, mp_context=multiprocessing.get_context('spawn'),
-        initializer=ignore_interrupts)
+        initializer=start_worker, initargs=(os.getpid(),))
     try:
         for _ in range(num_workers):
             pool.submit(abs, 0)  # each submit starts one worker (Python 3.9+), so all start now
