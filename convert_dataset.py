@@ -11,6 +11,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from library import encode_pool
 from library.config import ConfigError, OneLineParser
+from library.image_files import encode_options
 
 PROG = 'convert_dataset.py'
 
@@ -57,15 +58,23 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     num_workers = encode_pool.default_num_workers() if args.num_workers is None else args.num_workers
-    with encode_pool.started(num_workers) as pool:
-        return run_conversion(args, num_workers, pool)
+    try:
+        options = encode_options(args.image_format, args.quality, args.max_edge, args.resize,
+                                 args.channels, args.resample)
+    except ConfigError as error:
+        sys.stderr.write('%s: error: %s\n' % (PROG, error))
+        return 2
+    with encode_pool.started(num_workers) as workers:
+        if workers:
+            workers.start_early(args.dataset_dir, options)
+        return run_conversion(args, num_workers, workers)
 
 
-def run_conversion(args, num_workers, pool):
-    """Runs the conversion with the workers of `pool`; returns the exit status."""
+def run_conversion(args, num_workers, workers):
+    """Runs the conversion with `workers` (already encoding); returns the exit status."""
     # Imported here, not at the top: worker processes re-import this file and
     # must stay free of TensorFlow, which takes seconds to import (and the
-    # workers start while this process imports it).
+    # workers encode meanwhile).
     import tensorflow as tf
     from library import convert
     try:
@@ -75,7 +84,7 @@ def run_conversion(args, num_workers, pool):
             num_workers=num_workers, labels_file=args.labels_file,
             unlabelled=args.unlabelled, image_format=args.image_format, channels=args.channels,
             strict=args.strict, seed=args.seed, quality=args.quality, resample=args.resample,
-            pool=pool)
+            workers=workers)
     except ConfigError as error:
         sys.stderr.write('%s: error: %s\n' % (PROG, error))
         return 2

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import os
 import random
-import re
 import signal
 import sys
 import threading
@@ -26,8 +25,7 @@ from library import dataset_info, encode_pool
 from library.config import ConfigError
 from library.convert_sources import find_inputs
 from library.decode_check import checked_results
-from library.image_files import OUTPUT_FORMATS, RESAMPLING_FILTERS, EncodeOptions, Unreadable, \
-    encode_chunk
+from library.image_files import Unreadable, encode_chunk, encode_options
 from library.tfrecord_schema import image_example
 
 TARGET_SHARD_BYTES = 150 * 2 ** 20
@@ -35,38 +33,6 @@ CHUNK_SIZE = 8
 CHUNKS_IN_FLIGHT_PER_WORKER = 4
 PROGRESS_STEPS = 10
 CHECKS_IN_FLIGHT = 2
-
-
-def parse_resize(text):
-    """Returns (width, height) from 'WxH', or raises ConfigError."""
-    match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
-    if not match or min(int(match.group(1)), int(match.group(2))) < 1:
-        raise ConfigError('--resize %r: expected WIDTHxHEIGHT in pixels, such as 224x224' % text)
-    return int(match.group(1)), int(match.group(2))
-
-
-def encode_options(image_format, quality, max_edge, resize, channels, resample='bilinear'):
-    """Returns checked EncodeOptions, or raises ConfigError naming the bad option."""
-    if resample not in RESAMPLING_FILTERS:
-        raise ConfigError('--resample %r: expected one of %s' % (
-            resample, ', '.join(RESAMPLING_FILTERS)))
-    if image_format not in OUTPUT_FORMATS:
-        raise ConfigError('--format %r: expected one of %s' % (
-            image_format, ', '.join(OUTPUT_FORMATS)))
-    if not 1 <= quality <= 100:
-        raise ConfigError('--quality %d: expected 1 to 100' % quality)
-    if max_edge is not None and max_edge < 1:
-        raise ConfigError('--max_edge %d: expected a positive number of pixels' % max_edge)
-    if max_edge and resize:
-        raise ConfigError('--max_edge and --resize both given; use one of them')
-    if channels not in (None, 1, 3):
-        raise ConfigError("--channels %r: expected 1 or 3 (or none to keep each image's own)"
-                          % channels)
-    if isinstance(resize, str):
-        resize = parse_resize(resize)
-    return EncodeOptions(image_format=image_format, quality=quality, max_edge=max_edge,
-                         resize=tuple(resize) if resize else None, channels=channels,
-                         resample=resample)
 
 
 class ShardWriter:
@@ -198,11 +164,11 @@ def chunks_of(items, size):
         yield items[start:start + size]
 
 
-def in_order(executor, function, tagged_arguments, ahead):
-    """Yields (tag, function(argument)) in input order, run in `executor`, `ahead` calls in advance."""
+def in_order(submit, tagged_arguments, ahead):
+    """Yields (tag, submit(argument).result()) in input order, `ahead` calls submitted in advance."""
     pending = collections.deque()
     for tag, argument in tagged_arguments:
-        pending.append((tag, executor.submit(function, argument)))
+        pending.append((tag, submit(argument)))
         if len(pending) > ahead:
             tag, future = pending.popleft()
             yield tag, future.result()
@@ -211,24 +177,23 @@ def in_order(executor, function, tagged_arguments, ahead):
         yield tag, future.result()
 
 
-def encoded_chunks(items, options, num_workers, pool=None):
+def encoded_chunks(items, options, num_workers, workers=None):
     """Yields (items, Encoded results) chunk by chunk, in input order, encoded in `num_workers`.
 
-    Uses `pool` (library/encode_pool.py) when given, else starts and stops one.
+    Uses `workers` (library/encode_pool.Workers) when given, else starts and stops them.
     """
-    encode = functools.partial(encode_chunk, options)
     tagged_payloads = ((chunk, [worker_payload(item) for item in chunk])
                        for chunk in chunks_of(items, CHUNK_SIZE))
     if num_workers <= 1:
         for chunk, payloads in tagged_payloads:
-            yield chunk, encode(payloads)
+            yield chunk, encode_chunk(options, payloads)
         return
-    with contextlib.nullcontext(pool) if pool else encode_pool.started(num_workers) as workers:
-        yield from in_order(workers, encode, tagged_payloads,
+    with contextlib.nullcontext(workers) if workers else encode_pool.started(num_workers) as pool:
+        yield from in_order(functools.partial(pool.encode, options), tagged_payloads,
                             CHUNKS_IN_FLIGHT_PER_WORKER * num_workers - 1)
 
 
-def checked_chunks(items, options, num_workers, pool=None):
+def checked_chunks(items, options, num_workers, workers=None):
     """Yields (items, checked Encoded results) chunk by chunk, in input order.
 
     Workers encode; a thread here runs the TensorFlow check of one chunk's
@@ -236,9 +201,9 @@ def checked_chunks(items, options, num_workers, pool=None):
     release the GIL).
     """
     with concurrent.futures.ThreadPoolExecutor(1) as checker, \
-            contextlib.closing(encoded_chunks(items, options, num_workers, pool)) as chunks:
-        yield from in_order(checker, functools.partial(checked_results, options=options), chunks,
-                            CHECKS_IN_FLIGHT)
+            contextlib.closing(encoded_chunks(items, options, num_workers, workers)) as chunks:
+        yield from in_order(functools.partial(checker.submit, checked_results, options=options),
+                            chunks, CHECKS_IN_FLIGHT)
 
 
 @contextlib.contextmanager
@@ -284,13 +249,14 @@ class Tally:
 def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, num_shards=None,
                    num_workers=None, labels_file=None, unlabelled=False, image_format='jpeg',
                    channels=None, strict=False, seed=0, quality=95, resample='bilinear',
-                   show_progress=True, pool=None):
+                   show_progress=True, workers=None):
     """Converts an image folder or a .npz/.npy file to `tfrecord_dir/name-*.tfrecord` + `name.json`.
 
     Returns the dataset info written to `name.json` plus 'seconds',
-    'images_per_second' and 'info_path'. `pool`: workers already started
-    with library/encode_pool.py (num_workers of them), else started here. Raises ConfigError for user errors,
-    for no image written, and (with `strict`) for any skipped file.
+    'images_per_second' and 'info_path'. `workers`: num_workers already
+    started with library/encode_pool.py, else started here. Raises
+    ConfigError for user errors, for no image written, and (with `strict`)
+    for any skipped file.
     """
     start = time.time()
     if not name or '/' in name or name.startswith('.'):
@@ -314,7 +280,7 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
     progress = Progress(len(items), show_progress)
     try:
         with deferred_interrupts() as interrupted, \
-                contextlib.closing(checked_chunks(items, options, num_workers, pool)) as chunks:
+                contextlib.closing(checked_chunks(items, options, num_workers, workers)) as chunks:
             for chunk, results in chunks:
                 if interrupted.is_set():
                     raise KeyboardInterrupt

@@ -12,11 +12,14 @@ RGB or RGBA, resized if asked and encoded as JPEG or PNG.
 import collections
 import dataclasses
 import io
+import re
 import signal
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from library.config import ConfigError
 
 ACCEPTED_FORMATS = ('JPEG', 'PNG', 'GIF', 'BMP', 'WEBP')
 OUTPUT_FORMATS = ('jpeg', 'png')
@@ -58,6 +61,38 @@ class EncodeOptions:
             scale = self.max_edge / max(width, height)
             return max(1, round(width * scale)), max(1, round(height * scale))
         return width, height
+
+
+def parse_resize(text):
+    """Returns (width, height) from 'WxH', or raises ConfigError."""
+    match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
+    if not match or min(int(match.group(1)), int(match.group(2))) < 1:
+        raise ConfigError('--resize %r: expected WIDTHxHEIGHT in pixels, such as 224x224' % text)
+    return int(match.group(1)), int(match.group(2))
+
+
+def encode_options(image_format, quality, max_edge, resize, channels, resample='bilinear'):
+    """Returns checked EncodeOptions, or raises ConfigError naming the bad option."""
+    if resample not in RESAMPLING_FILTERS:
+        raise ConfigError('--resample %r: expected one of %s' % (
+            resample, ', '.join(RESAMPLING_FILTERS)))
+    if image_format not in OUTPUT_FORMATS:
+        raise ConfigError('--format %r: expected one of %s' % (
+            image_format, ', '.join(OUTPUT_FORMATS)))
+    if not 1 <= quality <= 100:
+        raise ConfigError('--quality %d: expected 1 to 100' % quality)
+    if max_edge is not None and max_edge < 1:
+        raise ConfigError('--max_edge %d: expected a positive number of pixels' % max_edge)
+    if max_edge and resize:
+        raise ConfigError('--max_edge and --resize both given; use one of them')
+    if channels not in (None, 1, 3):
+        raise ConfigError("--channels %r: expected 1 or 3 (or none to keep each image's own)"
+                          % channels)
+    if isinstance(resize, str):
+        resize = parse_resize(resize)
+    return EncodeOptions(image_format=image_format, quality=quality, max_edge=max_edge,
+                         resize=tuple(resize) if resize else None, channels=channels,
+                         resample=resample)
 
 
 def natural_mode(image):
