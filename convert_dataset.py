@@ -9,8 +9,9 @@
 import sys
 from concurrent.futures.process import BrokenProcessPool
 
-from library import console
+from library import console, encode_pool
 from library.config import ConfigError, OneLineParser
+from library.image_files import encode_options
 
 PROG = 'convert_dataset.py'
 
@@ -43,6 +44,10 @@ def build_parser():
                         help='store every image with 1 (grayscale) or 3 (RGB) channels '
                              "(default: keep each image's own)")
     parser.add_argument('--quality', type=int, default=95, help='JPEG quality of re-encoded images')
+    parser.add_argument('--resample', default='bilinear',
+                        choices=('nearest', 'bilinear', 'bicubic', 'lanczos'),
+                        help='filter that downscales images (default bilinear: the training input '
+                             'resizes every crop again; lanczos is sharper and about 2x slower)')
     parser.add_argument('--strict', action='store_true',
                         help='any file that cannot be converted is an error (exit 2)')
     parser.add_argument('--seed', type=int, default=0,
@@ -54,8 +59,24 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     console.configure(args.verbose or console.verbose_requested([]))
+    num_workers = encode_pool.default_num_workers() if args.num_workers is None else args.num_workers
+    try:
+        options = encode_options(args.image_format, args.quality, args.max_edge, args.resize,
+                                 args.channels, args.resample)
+    except ConfigError as error:
+        sys.stderr.write('%s: error: %s\n' % (PROG, error))
+        return 2
+    with encode_pool.started(num_workers) as workers:
+        if workers:
+            workers.start_early(args.dataset_dir, options)
+        return run_conversion(args, num_workers, workers)
+
+
+def run_conversion(args, num_workers, workers):
+    """Runs the conversion with `workers` (already encoding); returns the exit status."""
     # Imported here, not at the top: worker processes re-import this file and
-    # must stay free of TensorFlow, which takes seconds to import.
+    # must stay free of TensorFlow, which takes seconds to import (and the
+    # workers encode meanwhile).
     import tensorflow as tf
 
     from library import convert, stop_signals
@@ -63,9 +84,10 @@ def main(argv=None):
         summary = convert.convert_folder(
             args.dataset_dir, args.tfrecord_dir, args.tfrecord_filename,
             max_edge=args.max_edge, resize=args.resize, num_shards=args.num_shards,
-            num_workers=args.num_workers, labels_file=args.labels_file,
+            num_workers=num_workers, labels_file=args.labels_file,
             unlabelled=args.unlabelled, image_format=args.image_format, channels=args.channels,
-            strict=args.strict, seed=args.seed, quality=args.quality)
+            strict=args.strict, seed=args.seed, quality=args.quality, resample=args.resample,
+            workers=workers)
     except ConfigError as error:
         sys.stderr.write('%s: error: %s\n' % (PROG, error))
         return 2

@@ -2,7 +2,8 @@
 
 Worker processes (started with 'spawn', so they never inherit TensorFlow)
 decode, rotate, resize and encode images with Pillow; this process checks
-that TensorFlow's own decoders read every record, then writes the shards.
+that TensorFlow's own decoders read the bytes stored unchanged
+(library/decode_check.py), then writes the shards.
 Shards are written in a hidden temporary folder and renamed into place only
 when all are complete; `<name>.json` is written last, atomically.
 """
@@ -10,10 +11,8 @@ import collections
 import concurrent.futures
 import contextlib
 import functools
-import multiprocessing
 import os
 import random
-import re
 import signal
 import sys
 import threading
@@ -22,97 +21,18 @@ import time
 import tensorflow as tf
 import tqdm
 
-from library import dataset_info, run_lock, stop_signals
+from library import dataset_info, encode_pool, run_lock, stop_signals
 from library.config import ConfigError
 from library.convert_sources import find_inputs
-from library.image_files import OUTPUT_FORMATS, EncodeOptions, Unreadable, encode_chunk, encode_file, ignore_interrupts
+from library.decode_check import checked_results
+from library.image_files import Unreadable, encode_chunk, encode_options
 from library.tfrecord_schema import image_example
 
 TARGET_SHARD_BYTES = 150 * 2 ** 20
 CHUNK_SIZE = 8
 CHUNKS_IN_FLIGHT_PER_WORKER = 4
 PROGRESS_STEPS = 10
-JPEG_CHECK_RATIO = 8
 CHECKS_IN_FLIGHT = 2
-
-
-def parse_resize(text):
-    """Returns (width, height) from 'WxH', or raises ConfigError."""
-    match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
-    if not match or min(int(match.group(1)), int(match.group(2))) < 1:
-        raise ConfigError('--resize %r: expected WIDTHxHEIGHT in pixels, such as 224x224' % text)
-    return int(match.group(1)), int(match.group(2))
-
-
-def default_num_workers():
-    """Returns the number of CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-
-
-def encode_options(image_format, quality, max_edge, resize, channels):
-    """Returns checked EncodeOptions, or raises ConfigError naming the bad option."""
-    if image_format not in OUTPUT_FORMATS:
-        raise ConfigError('--format %r: expected one of %s' % (
-            image_format, ', '.join(OUTPUT_FORMATS)))
-    if not 1 <= quality <= 100:
-        raise ConfigError('--quality %d: expected 1 to 100' % quality)
-    if max_edge is not None and max_edge < 1:
-        raise ConfigError('--max_edge %d: expected a positive number of pixels' % max_edge)
-    if max_edge and resize:
-        raise ConfigError('--max_edge and --resize both given; use one of them')
-    if channels not in (None, 1, 3):
-        raise ConfigError("--channels %r: expected 1 or 3 (or none to keep each image's own)"
-                          % channels)
-    if isinstance(resize, str):
-        resize = parse_resize(resize)
-    return EncodeOptions(image_format=image_format, quality=quality, max_edge=max_edge,
-                         resize=tuple(resize) if resize else None, channels=channels)
-
-
-def decode_problem(error):
-    """Returns the first line of a TensorFlow decode error, without its op annotations."""
-    message = re.sub(r'\{\{.*?\}\}|\[Op:\w+\]', '', error.message).strip()
-    return 'TensorFlow cannot decode it: %s' % message.splitlines()[0]
-
-
-def expected_decoded_shape(result):
-    """Returns the [height, width, channels] TensorFlow's check decodes `result` to (JPEGs at 1/8 scale)."""
-    if result.image_format == 'jpeg':
-        return [-(-result.height // JPEG_CHECK_RATIO), -(-result.width // JPEG_CHECK_RATIO), result.channels]
-    return [result.height, result.width, result.channels]
-
-
-@tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None], tf.bool)])
-def decoded_shapes(data, is_jpeg):
-    """Decodes every image of a chunk with TensorFlow's own decoders; returns their [N, 3] shapes.
-
-    JPEGs are decoded at 1/8 scale: libjpeg still entropy-decodes every block
-    (so corrupt or truncated data fails just the same) but skips most of the
-    inverse DCT. One call per chunk keeps the per-image cost in C++.
-    """
-    def shape_of(encoded_and_jpeg):
-        encoded, jpeg = encoded_and_jpeg
-        return tf.cond(jpeg, lambda: tf.shape(tf.io.decode_jpeg(encoded, ratio=JPEG_CHECK_RATIO)),
-                       lambda: tf.shape(tf.io.decode_png(encoded)))
-    return tf.map_fn(shape_of, (data, is_jpeg), fn_output_signature=tf.TensorSpec([3], tf.int32),
-                     parallel_iterations=CHUNK_SIZE)
-
-
-def tensorflow_decode_errors(results):
-    """Returns, for each Encoded result, why TensorFlow cannot decode it to its stated shape, or None."""
-    try:
-        shapes = decoded_shapes(tf.constant([result.data for result in results], tf.string),
-                                tf.constant([result.image_format == 'jpeg' for result in results])).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-        if len(results) == 1:
-            return [decode_problem(error)]
-        return [reason for result in results for reason in tensorflow_decode_errors([result])]
-    reasons = []
-    for result, shape in zip(results, shapes.tolist()):
-        expected = expected_decoded_shape(result)
-        reasons.append(None if shape == expected else
-                       'TensorFlow decodes it to shape %s instead of %s' % (shape, expected))
-    return reasons
 
 
 class ShardWriter:
@@ -244,11 +164,11 @@ def chunks_of(items, size):
         yield items[start:start + size]
 
 
-def in_order(executor, function, tagged_arguments, ahead):
-    """Yields (tag, function(argument)) in input order, run in `executor`, `ahead` calls in advance."""
+def in_order(submit, tagged_arguments, ahead):
+    """Yields (tag, submit(argument).result()) in input order, `ahead` calls submitted in advance."""
     pending = collections.deque()
     for tag, argument in tagged_arguments:
-        pending.append((tag, executor.submit(function, argument)))
+        pending.append((tag, submit(argument)))
         if len(pending) > ahead:
             tag, future = pending.popleft()
             yield tag, future.result()
@@ -257,55 +177,33 @@ def in_order(executor, function, tagged_arguments, ahead):
         yield tag, future.result()
 
 
-def encoded_chunks(items, options, num_workers):
+def encoded_chunks(items, options, num_workers, workers=None):
     """Yields (items, Encoded results) chunk by chunk, in input order, encoded in `num_workers`.
 
-    A process pool executor rather than multiprocessing.Pool: a worker that
-    dies fails the conversion (BrokenProcessPool) instead of leaving it
-    waiting, and closing early cancels what has not started and waits only
-    for the chunks being encoded (Pool.terminate can hang, cpython #96995).
+    Uses `workers` (library/encode_pool.Workers) when given, else starts and stops them.
     """
-    encode = functools.partial(encode_chunk, options)
     tagged_payloads = ((chunk, [worker_payload(item) for item in chunk])
                        for chunk in chunks_of(items, CHUNK_SIZE))
     if num_workers <= 1:
         for chunk, payloads in tagged_payloads:
-            yield chunk, encode(payloads)
+            yield chunk, encode_chunk(options, payloads)
         return
-    pool = concurrent.futures.ProcessPoolExecutor(
-        num_workers, mp_context=multiprocessing.get_context('spawn'),
-        initializer=ignore_interrupts)
-    try:
-        yield from in_order(pool, encode, tagged_payloads,
+    with contextlib.nullcontext(workers) if workers else encode_pool.started(num_workers) as pool:
+        yield from in_order(functools.partial(pool.encode, options), tagged_payloads,
                             CHUNKS_IN_FLIGHT_PER_WORKER * num_workers - 1)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def checked_results(results, options):
-    """Returns `results` once TensorFlow decodes them, re-encoding a passthrough it rejects."""
-    to_check = [index for index, result in enumerate(results) if not result.skip_reason]
-    checked = list(results)
-    reasons = tensorflow_decode_errors([results[index] for index in to_check]) if to_check else []
-    for index, reason in zip(to_check, reasons):
-        result = results[index]
-        if reason and result.passthrough:
-            result = encode_file(result.data, options, force_reencode=True)
-            reason = result.skip_reason or tensorflow_decode_errors([result])[0]
-        checked[index] = result._replace(skip_reason=reason) if reason else result
-    return checked
-
-
-def checked_chunks(items, options, num_workers):
+def checked_chunks(items, options, num_workers, workers=None):
     """Yields (items, checked Encoded results) chunk by chunk, in input order.
 
-    Workers encode; a thread here runs the TensorFlow check of one chunk while
-    this thread writes the one before (the decoders release the GIL).
+    Workers encode; a thread here runs the TensorFlow check of one chunk's
+    passthrough bytes while this thread writes the one before (the decoders
+    release the GIL).
     """
     with concurrent.futures.ThreadPoolExecutor(1) as checker, \
-            contextlib.closing(encoded_chunks(items, options, num_workers)) as chunks:
-        yield from in_order(checker, functools.partial(checked_results, options=options), chunks,
-                            CHECKS_IN_FLIGHT)
+            contextlib.closing(encoded_chunks(items, options, num_workers, workers)) as chunks:
+        yield from in_order(functools.partial(checker.submit, checked_results, options=options),
+                            chunks, CHECKS_IN_FLIGHT)
 
 
 @contextlib.contextmanager
@@ -356,12 +254,15 @@ class Tally:
 
 def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, num_shards=None,
                    num_workers=None, labels_file=None, unlabelled=False, image_format='jpeg',
-                   channels=None, strict=False, seed=0, quality=95, show_progress=True):
+                   channels=None, strict=False, seed=0, quality=95, resample='bilinear',
+                   show_progress=True, workers=None):
     """Converts an image folder or a .npz/.npy file to `tfrecord_dir/name-*.tfrecord` + `name.json`.
 
     Returns the dataset info written to `name.json` plus 'seconds',
-    'images_per_second' and 'info_path'. Raises ConfigError for user errors,
-    for no image written, and (with `strict`) for any skipped file.
+    'images_per_second' and 'info_path'. `workers`: num_workers already
+    started with library/encode_pool.py, else started here. Raises
+    ConfigError for user errors, for no image written, and (with `strict`)
+    for any skipped file.
     """
     start = time.time()
     if not name or '/' in name or name.startswith('.'):
@@ -369,8 +270,8 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
                           % name)
     if num_shards is not None and num_shards < 1:
         raise ConfigError('--num_shards %d: expected at least 1' % num_shards)
-    options = encode_options(image_format, quality, max_edge, resize, channels)
-    num_workers = default_num_workers() if num_workers is None else num_workers
+    options = encode_options(image_format, quality, max_edge, resize, channels, resample)
+    num_workers = encode_pool.default_num_workers() if num_workers is None else num_workers
     if num_workers < 1:
         raise ConfigError('--num_workers %d: expected at least 1' % num_workers)
     inputs = find_inputs(dataset_dir, labels_file, unlabelled)
@@ -390,7 +291,7 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
     progress = Progress(len(items), show_progress)
     try:
         with deferred_interrupts() as interrupted, \
-                contextlib.closing(checked_chunks(items, options, num_workers)) as chunks:
+                contextlib.closing(checked_chunks(items, options, num_workers, workers)) as chunks:
             for chunk, results in chunks:
                 if interrupted.is_set():
                     raise stop_signals.Stopped(interrupted.signum)
@@ -434,6 +335,7 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
         'options': {'max_edge': max_edge,
                     'resize': list(options.resize) if options.resize else None,
                     'format': image_format, 'channels': channels, 'quality': quality,
+                    'resample': resample,
                     'seed': seed, 'unlabelled': unlabelled, 'labels_file': labels_file},
     }
     path = dataset_info.info_path(tfrecord_dir, name)

@@ -12,15 +12,22 @@ RGB or RGBA, resized if asked and encoded as JPEG or PNG.
 import collections
 import dataclasses
 import io
+import re
 import signal
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from library.config import ConfigError
+
 ACCEPTED_FORMATS = ('JPEG', 'PNG', 'GIF', 'BMP', 'WEBP')
 OUTPUT_FORMATS = ('jpeg', 'png')
+RESAMPLING_FILTERS = {'nearest': Image.Resampling.NEAREST, 'bilinear': Image.Resampling.BILINEAR,
+                      'bicubic': Image.Resampling.BICUBIC, 'lanczos': Image.Resampling.LANCZOS}
+REDUCING_GAP = 3.0
 EXIF_ORIENTATION = 0x0112
+ORIENTATION_SOURCES = ('exif', 'xmp', 'XML:com.adobe.xmp', 'Raw profile type exif')
 CHANNELS_OF_MODE = {'L': 1, 'LA': 2, 'RGB': 3, 'RGBA': 4}
 GRAY_MODES = ('1', 'L', 'I', 'F', 'I;16', 'I;16L', 'I;16B', 'I;16N')
 ALPHA_MODES = ('RGBA', 'RGBa', 'PA', 'LA', 'La')
@@ -39,12 +46,13 @@ def skipped(reason):
 
 @dataclasses.dataclass(frozen=True)
 class EncodeOptions:
-    """How images are stored: output format, size limits and channels."""
+    """How images are stored: output format, size limits, channels and resampling filter."""
     image_format: str = 'jpeg'
     quality: int = 95
     max_edge: int = None
     resize: tuple = None
     channels: int = None
+    resample: str = 'bilinear'
 
     def output_size(self, width, height):
         """Returns the (width, height) an image of this size is stored at."""
@@ -54,6 +62,38 @@ class EncodeOptions:
             scale = self.max_edge / max(width, height)
             return max(1, round(width * scale)), max(1, round(height * scale))
         return width, height
+
+
+def parse_resize(text):
+    """Returns (width, height) from 'WxH', or raises ConfigError."""
+    match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
+    if not match or min(int(match.group(1)), int(match.group(2))) < 1:
+        raise ConfigError('--resize %r: expected WIDTHxHEIGHT in pixels, such as 224x224' % text)
+    return int(match.group(1)), int(match.group(2))
+
+
+def encode_options(image_format, quality, max_edge, resize, channels, resample='bilinear'):
+    """Returns checked EncodeOptions, or raises ConfigError naming the bad option."""
+    if resample not in RESAMPLING_FILTERS:
+        raise ConfigError('--resample %r: expected one of %s' % (
+            resample, ', '.join(RESAMPLING_FILTERS)))
+    if image_format not in OUTPUT_FORMATS:
+        raise ConfigError('--format %r: expected one of %s' % (
+            image_format, ', '.join(OUTPUT_FORMATS)))
+    if not 1 <= quality <= 100:
+        raise ConfigError('--quality %d: expected 1 to 100' % quality)
+    if max_edge is not None and max_edge < 1:
+        raise ConfigError('--max_edge %d: expected a positive number of pixels' % max_edge)
+    if max_edge and resize:
+        raise ConfigError('--max_edge and --resize both given; use one of them')
+    if channels not in (None, 1, 3):
+        raise ConfigError("--channels %r: expected 1 or 3 (or none to keep each image's own)"
+                          % channels)
+    if isinstance(resize, str):
+        resize = parse_resize(resize)
+    return EncodeOptions(image_format=image_format, quality=quality, max_edge=max_edge,
+                         resize=tuple(resize) if resize else None, channels=channels,
+                         resample=resample)
 
 
 def natural_mode(image):
@@ -105,7 +145,7 @@ def store_as(image, mode, size, options):
     """Converts, resizes and encodes a decoded image; returns an Encoded result."""
     image = to_mode(image, mode)
     if image.size != tuple(size):
-        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        image = image.resize(size, RESAMPLING_FILTERS[options.resample], reducing_gap=REDUCING_GAP)
     data = encode(image, options.image_format, options.quality)
     return Encoded(data, options.image_format, image.height, image.width,
                    CHANNELS_OF_MODE[mode], False, None)
@@ -153,6 +193,23 @@ def open_image(data):
     return image, None
 
 
+def exif_orientation(image):
+    """Returns the EXIF (or XMP) orientation of `image`; 1 (upright) without parsing when it has none."""
+    if not any(key in image.info for key in ORIENTATION_SOURCES):
+        return 1
+    return image.getexif().get(EXIF_ORIENTATION, 1)
+
+
+def reduce_while_decoding(image, size):
+    """Lets libjpeg decode a JPEG at 1/2, 1/4 or 1/8 scale, the largest still at least `size`.
+
+    Only when the stored size is at least twice the target: the DCT scaling
+    skips most of the decoding work, and the resize that follows from at most
+    twice the target size keeps the result close to a full decode and resize.
+    """
+    image.draft(image.mode, size)
+
+
 def encode_file(data, options, force_reencode=False):
     """Returns the Encoded result for the bytes of one image file.
 
@@ -165,7 +222,7 @@ def encode_file(data, options, force_reencode=False):
         if reason:
             return skipped(reason)
         try:
-            orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+            orientation = exif_orientation(image)
             stored_width, stored_height = image.size
             upright = (stored_height, stored_width) if orientation in (5, 6, 7, 8) else image.size
             size = options.output_size(*upright)
@@ -175,8 +232,7 @@ def encode_file(data, options, force_reencode=False):
                 return Encoded(data, same_format, stored_height, stored_width,
                                CHANNELS_OF_MODE[mode], True, None)
             if image.format == 'JPEG' and size != upright:
-                draft_size = (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
-                image.draft(image.mode, draft_size)
+                reduce_while_decoding(image, (size[1], size[0]) if orientation in (5, 6, 7, 8) else size)
             image.load()
             if orientation != 1:
                 image = ImageOps.exif_transpose(image)

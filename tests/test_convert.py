@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from library import convert, dataset_info, demo_data
+from library import convert, dataset_info, decode_check, demo_data
 from library import tfrecord_schema as schema
 from library.config import ConfigError
 from library.image_files import encode_file
@@ -440,9 +440,9 @@ def test_tensorflow_check_of_a_chunk_finds_the_one_record_its_decoder_rejects():
     results = [encode_file(data, options) for data in (good, cut, png)]
     assert [result.passthrough for result in results] == [True, True, False]
 
-    checked = convert.checked_results(results, options)
+    checked = decode_check.checked_results(results, options)
     assert checked[0] == results[0] and checked[2] == results[2]
     assert checked[1].skip_reason and 'truncated' in checked[1].skip_reason
-    assert convert.tensorflow_decode_errors([results[0], results[2]]) == [None, None]
+    assert decode_check.tensorflow_decode_errors([results[0], results[2]]) == [None, None]
     wrong_size = results[0]._replace(width=41)
-    assert 'instead of [3, 6, 3]' in convert.tensorflow_decode_errors([wrong_size])[0]
+    assert 'instead of [3, 6, 3]' in decode_check.tensorflow_decode_errors([wrong_size])[0]
