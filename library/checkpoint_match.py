@@ -9,8 +9,8 @@ import contextlib
 
 import tensorflow as tf
 
+from library import checkpoints, run_identity
 from library import config as config_lib
-from library import run_identity
 
 RESTORE_FAILED = 'Restoring from checkpoint failed'
 
@@ -42,12 +42,12 @@ def describe_failure(model_dir, detail):
     """Returns the one line saying that model_dir's latest checkpoint does not fit this config's graph."""
     return ('the checkpoint %s cannot be restored into the graph of this config (%s); resume it '
             'with the config it was trained with (%s), or train in another model_dir' % (
-                tf.train.latest_checkpoint(model_dir), detail, run_identity.saved_config_path(model_dir)))
+                checkpoints.state_checkpoint(model_dir), detail, run_identity.saved_config_path(model_dir)))
 
 
 def check(recipe, params):
     """Raises ConfigError when model_dir's latest checkpoint does not fit the EVAL graph of `params`."""
-    found = mismatches(tf.train.latest_checkpoint(params['model_dir']), graph_variables(recipe, params))
+    found = mismatches(checkpoints.usable_checkpoint(params['model_dir']), graph_variables(recipe, params))
     if found:
         more = ' and %d more' % (len(found) - 1) if len(found) > 1 else ''
         raise config_lib.ConfigError(describe_failure(params['model_dir'], found[0] + more))

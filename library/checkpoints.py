@@ -52,6 +52,11 @@ def current_step(model_dir):
     return checkpoint_step(checkpoint)
 
 
+def has_checkpoint(folder):
+    """Whether `folder` holds checkpoint files or a `checkpoint` state file naming one (damaged or not)."""
+    return bool(checkpoint_files(folder)) or state_checkpoint(folder) is not None
+
+
 def checkpoint_files(folder):
     """Returns {step: [file names]} of the model.ckpt-N files in `folder` (not sub-folders, not _temp)."""
     found = {}

@@ -14,8 +14,8 @@ import tempfile
 
 import tensorflow as tf
 
+from library import checkpoints, config_files, files
 from library import config as config_lib
-from library import config_files, files
 from library.checkpoints import current_step
 
 FIRST_CONFIG = 'config.yaml'
@@ -53,7 +53,7 @@ RESUMABLE_KEYS = frozenset([
     'save_summary_steps', 'save_checkpoints_steps', 'save_checkpoints_secs',
     'keep_checkpoint_max', 'log_step_count_steps', 'visualize_layers', 'profile_steps',
     'export_hub_module', 'benchmark_batches', 'sample_grid_size', 'interpolation_steps',
-    'interpolation_rows', 'sample_seed',
+    'interpolation_rows', 'sample_seed', 'max_pixels',
     # speed and placement
     'cache', 'prefetch_to_device', 'skip_corrupt', 'xla', 'intra_op_threads',
     'inter_op_threads', 'gpu_memory_growth', 'distribution', 'cpu_devices', 'mirrored_devices',
@@ -119,7 +119,7 @@ def check_resume(config, allow_change):
     unknown, or accepted changes), which library/checkpoint_match.py then checks.
     """
     model_dir = config['model_dir']
-    if tf.train.latest_checkpoint(model_dir) is None:
+    if not checkpoints.has_checkpoint(model_dir):
         return False
     name = latest_saved_config(model_dir)
     if name is None:
@@ -145,7 +145,7 @@ def files_to_save(config):
     """
     model_dir = config['model_dir']
     saved = config_files.saved_files(config)
-    if tf.train.latest_checkpoint(model_dir) is None:
+    if not checkpoints.has_checkpoint(model_dir):
         return saved
     name = latest_saved_config(model_dir)
     if name is not None and not changed_keys(read_saved_config(model_dir, name), config):

@@ -20,7 +20,7 @@ import time
 
 import tensorflow as tf
 
-from library import files, stop_signals
+from library import checkpoints, files, stop_signals
 from library.config import ConfigError
 
 LOCK_NAME = 'run.lock'
@@ -170,7 +170,7 @@ class RunLock:
         try:
             self.release()
             config_error = exc_type is not None and issubclass(exc_type, ConfigError)
-            if config_error and self.created and not tf.train.latest_checkpoint(os.path.dirname(self.path)):
+            if config_error and self.created and not checkpoints.has_checkpoint(os.path.dirname(self.path)):
                 files.remove(self.created)
         finally:
             self.signals.close()

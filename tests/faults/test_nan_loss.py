@@ -18,7 +18,7 @@ def test_divergence_stops_naming_the_step_and_keeps_the_best(shapes_tfrecords, t
 
     code, out, err = run_in_process(
         tiny_flags(shapes_tfrecords, model_dir, train_epochs=3, optimizer='sgd',
-                   learning_rate=1e38), capfd)
+                   learning_rate=1e38) + ['--allow_config_change'], capfd)
     assert code == 1, out + err
     stop = re.search(r'training stopped: Model diverged with loss = (\S+) at step (\d+)\.', out)
     assert stop, out
