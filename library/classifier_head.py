@@ -95,8 +95,18 @@ def eval_metrics(labels, logits, predictions, params):
     }
 
 
-def estimator_spec(network, features, labels, mode, params):
-    """Returns the EstimatorSpec of `network` (a ClassifierNetwork) for `mode`."""
+def cross_entropy_loss(labels, logits, params):
+    """The default classification loss: softmax cross-entropy with xentropy_label_smoothing."""
+    return tf.compat.v1.losses.softmax_cross_entropy(
+        tf.one_hot(labels, params['num_classes']), logits, label_smoothing=params['xentropy_label_smoothing'])
+
+
+def estimator_spec(network, features, labels, mode, params, loss_fn=cross_entropy_loss):
+    """Returns the EstimatorSpec of `network` (a ClassifierNetwork) for `mode`.
+
+    `loss_fn(int32 labels, float32 logits, params)` returns the scalar data loss; the L2
+    penalty of l2_regularization is added to it.
+    """
     images = features['image']
     training = mode == tf.estimator.ModeKeys.TRAIN
     with visualize.inspecting(network, params) as inspection:
@@ -108,10 +118,8 @@ def estimator_spec(network, features, labels, mode, params):
             export_outputs=export_outputs_of(predictions, params))
 
     labels = checked_labels(labels, params['num_classes'])
-    cross_entropy = tf.compat.v1.losses.softmax_cross_entropy(
-        tf.one_hot(labels, params['num_classes']), logits,
-        label_smoothing=params['xentropy_label_smoothing'])
-    loss = cross_entropy + l2_loss(network.trainable_variables, params['l2_regularization'])
+    data_loss = loss_fn(labels, logits, params)
+    loss = data_loss + l2_loss(network.trainable_variables, params['l2_regularization'])
     if mode == tf.estimator.ModeKeys.EVAL:
         return tf.estimator.EstimatorSpec(
             mode, loss=loss, predictions=predictions,
@@ -122,7 +130,7 @@ def estimator_spec(network, features, labels, mode, params):
     train_op = optimization.minimize(loss, network.trainable_variables, optimizer, params,
                                      update_ops=network.updates)
     tf.compat.v1.summary.scalar('learning_rate', rate)
-    tf.compat.v1.summary.scalar('cross_entropy', cross_entropy)
+    tf.compat.v1.summary.scalar('data_loss', data_loss)
     tf.compat.v1.summary.scalar('accuracy', tf.reduce_mean(tf.cast(
         tf.equal(predictions['classes'], tf.cast(labels, tf.int64)), tf.float32)))
     tf.compat.v1.summary.image('inputs', (images + 1.0) / 2.0, max_outputs=IMAGE_SUMMARIES)

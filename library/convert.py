@@ -57,6 +57,7 @@ class ShardWriter:
                 tfrecord_dir, error.message)) from None
         self.paths = []
         self.writers = []
+        self.records = []
         self.current_bytes = 0
         self.count = 0
         for _ in range(num_shards or 1):
@@ -70,22 +71,25 @@ class ShardWriter:
             raise ConfigError('--tfrecord_dir %s: cannot write there (%s)' % (
                 self.tfrecord_dir, error.message)) from None
         self.paths.append(path)
+        self.records.append(0)
         self.current_bytes = 0
 
     def write(self, serialized):
         if self.num_shards:
-            writer = self.writers[self.count % self.num_shards]
+            index = self.count % self.num_shards
         else:
             if self.current_bytes >= TARGET_SHARD_BYTES:
                 self.writers[-1].close()
                 self.open_shard()
-            writer = self.writers[-1]
-        writer.write(serialized)
+            index = len(self.writers) - 1
+        self.writers[index].write(serialized)
+        self.records[index] += 1
         self.current_bytes += len(serialized)
         self.count += 1
 
     def commit(self):
-        """Renames the complete shards into place, deletes stale ones; returns their names."""
+        """Renames the complete shards into place, deletes stale ones; returns [{'file', 'bytes', 'records'}]
+        of each shard."""
         for writer in self.writers:
             writer.close()
         total = len(self.paths)
@@ -98,10 +102,12 @@ class ShardWriter:
         for old in tf.io.gfile.glob(dataset_info.shard_glob(self.tfrecord_dir, self.name)):
             if os.path.basename(old) not in names:
                 tf.io.gfile.remove(old)
+        sizes = [tf.io.gfile.stat(path).length for path in self.paths]
         for path, name in zip(self.paths, names):
             tf.io.gfile.rename(path, os.path.join(self.tfrecord_dir, name), overwrite=True)
         tf.io.gfile.rmtree(self.partial_dir)
-        return names
+        return [{'file': name, 'bytes': size, 'records': records}
+                for name, size, records in zip(names, sizes, self.records)]
 
     def abort(self):
         """Closes and deletes the temporary shards; earlier output stays as it was."""
@@ -327,7 +333,8 @@ def convert_folder(dataset_dir, tfrecord_dir, name, max_edge=None, resize=None, 
         'count': writer.count,
         'classes': inputs.classes,
         'class_counts': tally.class_counts,
-        'shards': shards,
+        'shards': [shard['file'] for shard in shards],
+        'shard_sizes': shards,
         'skipped': tally.skipped,
         'formats': dict(tally.formats),
         'passthrough': tally.passthrough,

@@ -50,11 +50,20 @@ def run_bash(script, cwd):
     return result.stdout
 
 
+def insert_before(path, marker, text, after=None):
+    """Inserts `text` before the first `marker` in the file at `path` (after `after`, when given)."""
+    with open(path) as stream:
+        code = stream.read()
+    at = code.index(marker, code.index(after) if after else 0)
+    with open(path, 'w') as stream:
+        stream.write(code[:at] + text + code[at:])
+
+
 @pytest.mark.slow
 def test_the_adapt_steps_of_the_readme_work_in_a_copy_of_the_repository(tmp_path):
     blocks = readme_blocks()
-    assert [language for language, _ in blocks] == ['bash', 'yaml', 'python', 'bash']
-    (_, convert), (_, config_set), (_, augmentation), (_, train) = blocks
+    assert [language for language, _ in blocks] == ['bash', 'yaml', 'python', 'python', 'python', 'bash']
+    (_, convert), (_, config_set), (_, augmentation), (_, model_file), (_, registration), (_, train) = blocks
     copy = str(tmp_path / 'scaffold')
     shutil.copytree(ROOT, copy, ignore=COPY_IGNORED)
     rng = np.random.default_rng(0)
@@ -66,13 +75,11 @@ def test_the_adapt_steps_of_the_readme_work_in_a_copy_of_the_repository(tmp_path
         assert json.load(stream)['classes'] == list(CLASSES)
     with open(os.path.join(copy, 'project.yaml'), 'a') as stream:
         stream.write('\n' + config_set)
-    preprocessing = os.path.join(copy, 'project', 'preprocessing.py')
-    with open(preprocessing) as stream:
-        code = stream.read()
-    train_function = code.index('def preprocess_for_train')
-    insert_at = code.index('    return pixels\n', train_function)
-    with open(preprocessing, 'w') as stream:
-        stream.write(code[:insert_at] + augmentation + code[insert_at:])
+    insert_before(os.path.join(copy, 'project', 'preprocessing.py'), '    return pixels\n', augmentation,
+                  after='def preprocess_for_train')
+    with open(os.path.join(copy, 'project', 'models', 'tiny.py'), 'w') as stream:
+        stream.write(model_file)
+    insert_before(os.path.join(copy, 'project', 'models', '__init__.py'), '}', registration, after='MODELS = {')
 
     output = run_bash(train, copy)
     assert os.path.exists(os.path.join(copy, 'runs', 'mine', 'best', 'best.json'))

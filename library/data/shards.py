@@ -28,7 +28,36 @@ def matching_files(patterns, key):
         files.extend(matched)
     if not files:
         raise ConfigError('%s: expected a TFRecord file pattern, got %r' % (key, patterns))
-    return sorted(set(files))
+    files = sorted(set(files))
+    check_recorded_sizes(files, key)
+    return files
+
+
+def recorded_sizes(folder, name):
+    """Returns {shard file name: bytes} that <name>.json in `folder` records ({} when it records none)."""
+    path = dataset_info.info_path(folder, name)
+    if not tf.io.gfile.exists(path):
+        return {}
+    return {shard['file']: shard['bytes'] for shard in dataset_info.read(path).get('shard_sizes', [])}
+
+
+def check_recorded_sizes(files, key):
+    """Raises ConfigError for a shard whose size differs from the one its <name>.json records: a shard cut
+    off or replaced after the conversion is refused before anything reads it."""
+    recorded = {}
+    for path in files:
+        match = dataset_info.SHARD_NAME.match(os.path.basename(path))
+        if not match:
+            continue
+        folder = os.path.dirname(path)
+        if (folder, match.group('name')) not in recorded:
+            recorded[folder, match.group('name')] = recorded_sizes(folder, match.group('name'))
+        expected = recorded[folder, match.group('name')].get(os.path.basename(path))
+        size = tf.io.gfile.stat(path).length
+        if expected is not None and size != expected:
+            raise ConfigError('%s: %s is %d bytes but %s.json records %d (cut off or replaced after the '
+                              'conversion); convert again or copy the whole set' % (
+                                  key, path, size, match.group('name'), expected))
 
 
 def worker_share(items, input_context):

@@ -108,3 +108,29 @@ def test_skip_corrupt_trains_on_the_good_records_and_counts_the_bad(
     assert code == 0, out + err
     assert '(1 skipped so far)' in err
     assert re.search(r'global_step 16 ', out)
+
+
+def test_a_shard_cut_after_conversion_is_refused_before_training(shapes_tfrecords, tmp_path, capfd):
+    """convert_dataset.py records each shard's bytes and records in <name>.json; a shard whose size
+    no longer matches is refused when the input starts, before any step."""
+    source = os.path.dirname(shapes_tfrecords['train_json'])
+    folder = tmp_path / 'copy'
+    folder.mkdir()
+    for name in os.listdir(source):
+        if name.startswith('train'):
+            with open(os.path.join(source, name), 'rb') as stream:
+                (folder / name).write_bytes(stream.read())
+    info = dataset_info.read(str(folder / 'train.json'))
+    shards = info['shard_sizes']
+    assert sum(shard['records'] for shard in shards) == info['count']
+    assert all(shard['bytes'] == (folder / shard['file']).stat().st_size for shard in shards)
+    path = folder / shards[0]['file']
+    path.write_bytes(path.read_bytes()[:-100])
+    data = dict(shapes_tfrecords, train_files=str(folder / 'train-*.tfrecord'))
+    model_dir = str(tmp_path / 'model')
+    code, out, err = run_in_process(tiny_flags(data, model_dir) + ['--mode', 'train'], capfd)
+    assert code == 2, out + err
+    [line] = err.strip().splitlines()
+    assert re.search(r'run\.py: error: train_files: \S+train-00000-of-00002\.tfrecord is \d+ bytes but '
+                     r'train\.json records \d+ \(cut off or replaced', line), line
+    assert not os.path.exists(os.path.join(model_dir, 'checkpoint'))
