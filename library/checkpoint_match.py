@@ -15,20 +15,42 @@ from library import config as config_lib
 RESTORE_FAILED = 'Restoring from checkpoint failed'
 
 
-def graph_variables(recipe, params):
-    """Returns {name: shape} of the variables the model's EVAL graph creates (built, never run)."""
+def model_spec_in_graph(recipe, params, mode):
+    """Builds the model for `mode` in the current graph and returns its EstimatorSpec (never run).
+
+    EVAL reads its features from the evaluation input; PREDICT takes a placeholder batch,
+    so it needs no data.
+    """
+    if mode == tf.estimator.ModeKeys.PREDICT:
+        size = params['image_size']
+        features = {'image': tf.compat.v1.placeholder(tf.float32, [None, size, size, params['channels']])}
+        return recipe.model_fn(features, None, mode, params)
+    dataset = recipe.input_fn(mode, params)
+    features, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
+    return recipe.model_fn(features, labels, mode, params)
+
+
+def graph_variables(recipe, params, mode=tf.estimator.ModeKeys.EVAL):
+    """Returns {name: shape} of the variables the model creates for `mode` (in a throwaway graph)."""
     with tf.Graph().as_default():
-        dataset = recipe.input_fn(tf.estimator.ModeKeys.EVAL, params)
-        features, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
-        recipe.model_fn(features, labels, tf.estimator.ModeKeys.EVAL, params)
+        model_spec_in_graph(recipe, params, mode)
         return {variable.op.name: variable.shape.as_list()
                 for variable in tf.compat.v1.global_variables()}
 
 
+def saved_shapes(checkpoint):
+    """Returns {name: shape} of the variables in `checkpoint`; ConfigError when it cannot be read."""
+    try:
+        # Not tf.train.list_variables: on ram:// it takes a checkpoint prefix for a folder.
+        return tf.compat.v1.train.NewCheckpointReader(checkpoint).get_variable_to_shape_map()
+    except tf.errors.OpError as error:
+        raise config_lib.ConfigError('checkpoint %s cannot be read (%s)' % (
+            checkpoint, error.message.splitlines()[0])) from None
+
+
 def mismatches(checkpoint, variables):
     """Returns 'name: shape in the checkpoint, shape now' for each of `variables` the checkpoint holds otherwise."""
-    # Not tf.train.list_variables: on ram:// it takes a checkpoint prefix for a folder.
-    saved = tf.compat.v1.train.NewCheckpointReader(checkpoint).get_variable_to_shape_map()
+    saved = saved_shapes(checkpoint)
     found = []
     for name, shape in sorted(variables.items()):
         if name not in saved:

@@ -6,6 +6,7 @@ import tensorflow as tf
 from library import (
     banner,
     best_snapshot,
+    checkpoint_match,
     checkpoints,
     file_systems,
     files,
@@ -179,16 +180,6 @@ def resolve_checkpoint(choice, config):
                                  'prefix (with a .index file) or a folder' % choice)
 
 
-def model_variable_shapes(recipe, params):
-    """Returns {name: shape} of the variables the model builds for `params` (in a throwaway graph)."""
-    with tf.Graph().as_default():
-        images = tf.compat.v1.placeholder(
-            tf.float32, [None, params['image_size'], params['image_size'], params['channels']])
-        recipe.model_fn({'image': images}, None, tf.estimator.ModeKeys.PREDICT, params)
-        return {variable.op.name: variable.shape.as_list()
-                for variable in tf.compat.v1.global_variables()}
-
-
 def shape_text(shape):
     return '[%s]' % ', '.join(str(size) for size in shape)
 
@@ -198,13 +189,9 @@ def check_checkpoint(checkpoint, recipe, params):
     (num_classes and the other settings) builds, before anything restores or writes."""
     if checkpoint is None or not recipe.model.requires_classes:
         return
-    try:
-        # Not tf.train.load_checkpoint: on ram:// it takes a checkpoint prefix for a folder.
-        stored = tf.compat.v1.train.NewCheckpointReader(checkpoint).get_variable_to_shape_map()
-    except tf.errors.OpError as error:
-        raise config_lib.ConfigError('checkpoint %s cannot be read (%s)' % (
-            checkpoint, error.message.splitlines()[0])) from None
-    for name, shape in sorted(model_variable_shapes(recipe, params).items()):
+    stored = checkpoint_match.saved_shapes(checkpoint)
+    model = checkpoint_match.graph_variables(recipe, params, tf.estimator.ModeKeys.PREDICT)
+    for name, shape in sorted(model.items()):
         if name in stored and list(stored[name]) != shape:
             raise config_lib.ConfigError(
                 'checkpoint %s does not fit the model for %d classes %s: its variable %s has shape '

@@ -42,9 +42,7 @@ from library.data import diagnose
 def evaluation_metric_names(recipe, params):
     """Returns the names of the metrics an evaluation of this model reports."""
     with tf.Graph().as_default():
-        dataset = recipe.input_fn(tf.estimator.ModeKeys.EVAL, params)
-        features, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
-        spec = recipe.model_fn(features, labels, tf.estimator.ModeKeys.EVAL, params)
+        spec = checkpoint_match.model_spec_in_graph(recipe, params, tf.estimator.ModeKeys.EVAL)
     return sorted(set(spec.eval_metric_ops or {}) | {'loss', 'global_step'})
 
 
