@@ -295,9 +295,15 @@ def evaluate_and_snapshot(estimator, input_fn, params, snapshot):
     returns (metrics, improved)."""
     checkpoint = estimator.latest_checkpoint()
     metrics = evaluate_checkpoint(estimator, input_fn, params, checkpoint)
+    return metrics, offer_and_record(snapshot, params, metrics, checkpoint)
+
+
+def offer_and_record(snapshot, params, metrics, checkpoint):
+    """Offers `checkpoint` to `snapshot` and appends the evaluation to metrics.jsonl; returns whether
+    it became the best."""
     improved = offer_to_snapshot(snapshot, metrics, checkpoint)
     run_record.record_evaluation(params, metrics, improved)
-    return metrics, improved
+    return improved
 
 
 def offer_to_snapshot(snapshot, metrics, checkpoint):
@@ -344,7 +350,7 @@ def run_cluster_task(config, recipe, evaluate):
                                                          evaluates=evaluate, announce=True)
         on_evaluation = None
         if evaluate and distribution.keeps_best_snapshot(config):
-            on_evaluation = functools.partial(offer_to_snapshot, make_snapshot(config, params, recipe))
+            on_evaluation = functools.partial(offer_and_record, make_snapshot(config, params, recipe), params)
         return distribution.run_cluster_task(estimator, params, recipe.input_fn, on_evaluation)
 
 

@@ -38,7 +38,8 @@ def read_best(model_dir):
 
 
 def assert_one_consistent_run(model_dir):
-    """The final checkpoint is at STEPS, and best.json names one complete snapshot."""
+    """The final checkpoint is at STEPS, best.json names one complete snapshot and metrics.jsonl records
+    the evaluations."""
     model_dir = str(model_dir)
     assert global_step(tf.train.latest_checkpoint(model_dir)) == STEPS
     best = read_best(model_dir)
@@ -48,6 +49,10 @@ def assert_one_consistent_run(model_dir):
             if name.startswith('step-')] == [os.path.dirname(best['checkpoint'])]
     assert not [name for name in os.listdir(model_dir) if name.startswith('tmp_')]
     assert not os.path.exists(os.path.join(model_dir, 'run.lock'))
+    with open(os.path.join(model_dir, 'metrics.jsonl')) as stream:
+        recorded = [json.loads(line) for line in stream]
+    assert recorded and recorded[-1]['global_step'] == STEPS
+    assert [line['global_step'] for line in recorded if line['best']][-1] == best['global_step']
 
 
 MIRRORED_VERSUS_SINGLE = textwrap.dedent('''
