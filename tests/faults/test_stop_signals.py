@@ -7,14 +7,15 @@ import time
 
 import pytest
 
-from faults.conftest import TIMEOUT, checkpoint_steps, tiny_flags
+from faults.conftest import TIMEOUT, tiny_flags
+from library import checkpoints
 
 
 def wait_for_checkpoint(process, model_dir):
-    """Waits until a checkpoint after step 0 is complete (training is under way)."""
+    """Waits until the state file names a checkpoint after step 0 (training is under way)."""
     deadline = time.time() + TIMEOUT
     while time.time() < deadline and process.process.poll() is None:
-        if os.path.isdir(model_dir) and max(checkpoint_steps(model_dir) or [0]) > 0:
+        if os.path.isdir(model_dir) and checkpoints.current_step(model_dir) > 0:
             return
         time.sleep(0.05)
     raise AssertionError('no checkpoint appeared:\n' + process.describe())
@@ -36,6 +37,8 @@ def test_signal_during_training_ends_with_one_line_and_releases_the_lock(
         r'run\.py: stopped by %s at step (\d+); the last checkpoint is step (\d+) \((.*)\); '
         r'rerun the same command to resume' % signal.Signals(signum).name, stopped[0])
     assert match, stopped[0]
-    assert int(match.group(2)) == checkpoint_steps(model_dir)[-1] <= int(match.group(1))
+    # The last complete checkpoint is the one the state file names: a save cut off by the signal
+    # can leave newer files, which the next run moves aside (library/checkpoints.py).
+    assert int(match.group(2)) == checkpoints.current_step(model_dir) <= int(match.group(1))
     assert match.group(3) == os.path.join(model_dir, 'model.ckpt-%s' % match.group(2))
     assert not os.path.exists(os.path.join(model_dir, 'run.lock'))
