@@ -136,12 +136,17 @@ def encoding_workers(process):
     return workers
 
 
-def test_a_killed_worker_fails_the_conversion_with_a_message_and_writes_nothing(tmp_path):
-    source = three_class_jpegs(tmp_path / 'in')
+def conversion_with_two_workers(tmp_path):
+    """Starts a conversion of three_class_jpegs into tmp_path/out; returns (process, worker pids, out)."""
     out = tmp_path / 'out'
-    conversion = start_conversion(source, out)
+    conversion = start_conversion(three_class_jpegs(tmp_path / 'in'), out)
     workers = encoding_workers(conversion)
     assert len(workers) == 2
+    return conversion, workers, out
+
+
+def test_a_killed_worker_fails_the_conversion_with_a_message_and_writes_nothing(tmp_path):
+    conversion, workers, out = conversion_with_two_workers(tmp_path)
     os.kill(workers[0], signal.SIGKILL)
     _, err = conversion.communicate(timeout=60)
     assert conversion.returncode == 1
@@ -157,11 +162,7 @@ def test_summary_line_for_unlabelled_output():
 
 
 def test_sigterm_stops_the_workers_and_leaves_no_partial_folder(tmp_path):
-    source = three_class_jpegs(tmp_path / 'in')
-    out = tmp_path / 'out'
-    conversion = start_conversion(source, out)
-    workers = encoding_workers(conversion)
-    assert len(workers) == 2
+    conversion, workers, out = conversion_with_two_workers(tmp_path)
     conversion.send_signal(signal.SIGTERM)
     _, err = conversion.communicate(timeout=60)
     assert conversion.returncode == 143
